@@ -1,0 +1,44 @@
+"""oroflask: connect an application to Microsoft 365 mail over OAuth."""
+
+import os
+
+from flask import Flask
+
+from . import config, database, web
+from .extensions import csrf, db, login_manager, migrate
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Create the application: defaults, instance/config.py, OROFLASK_* variables, then extensions."""
+    instance_path = (test_config or {}).get("INSTANCE_PATH") or os.environ.get("OROFLASK_INSTANCE_PATH")
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        instance_path=os.path.abspath(instance_path) if instance_path else None,
+    )
+    app.config.from_mapping(config.defaults(app.instance_path))
+    if test_config is None:
+        app.config.from_pyfile("config.py", silent=True)
+        app.config.from_prefixed_env("OROFLASK")
+    else:
+        app.config.from_mapping(test_config)
+    config.finalize(app)
+
+    db.init_app(app)
+    database.init_app(app)
+    migrate.init_app(
+        app,
+        db,
+        directory=str(database.MIGRATIONS),
+        render_as_batch=True,
+        render_item=database.render_item,
+    )
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    web.init_app(app)
+
+    from . import auth, settings
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(settings.bp)
+    return app

@@ -1,0 +1,1 @@
+"""Everything that talks to or knows about the Microsoft identity platform; no HTML here."""

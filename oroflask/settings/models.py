@@ -1,0 +1,36 @@
+"""The Microsoft application registration as saved, and the record of its changes."""
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..database import UTCDateTime, utcnow
+from ..extensions import db
+
+SETTINGS_ID = 1
+
+
+class MicrosoftSettings(db.Model):
+    """The one row of Microsoft Settings; a NULL column means "Use Default"."""
+
+    __tablename__ = "microsoft_settings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[str | None] = mapped_column(String(36))
+    client_secret_encrypted: Mapped[str | None] = mapped_column(Text)
+    tenant: Mapped[str | None] = mapped_column(String(255))
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SettingChange(db.Model):
+    """Who changed which setting when; a secret is recorded only as changed."""
+
+    __tablename__ = "setting_change"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    user_email: Mapped[str] = mapped_column(String(254))
+    field: Mapped[str] = mapped_column(String(64))
+    change: Mapped[str] = mapped_column(String(300))

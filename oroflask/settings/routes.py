@@ -1,0 +1,82 @@
+"""Views of System > Configuration > Integrations > Microsoft Settings."""
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from ..auth.access import admin_required
+from . import bp, service
+from .forms import MicrosoftSettingsForm
+
+PAGE = "/admin/config/integrations/microsoft"
+
+
+@bp.route("/")
+@login_required
+def home():
+    """Open the administrator's settings page, or the signed-in user's start page."""
+    if current_user.is_admin:
+        return redirect(url_for("settings.microsoft"))
+    return render_template("settings/home.html")
+
+
+@bp.route(PAGE, methods=["GET", "POST"])
+@admin_required
+def microsoft():
+    """Show Microsoft Settings; Save Settings stores every field at once, or none."""
+    form = MicrosoftSettingsForm()
+    status = 200
+    if request.method == "POST":
+        if form.validate():
+            service.save(form.changes(), current_user)
+            flash("Configuration saved", "success")
+            return redirect(url_for("settings.microsoft"))
+        status = 422
+    settings = service.load()
+    return render_template(
+        "settings/microsoft.html",
+        form=form,
+        fields=[service.state(settings, field) for field in service.FIELDS.values()],
+        missing=service.missing_for_enable(settings),
+        redirect_uri=service.redirect_uri(request.url_root),
+        submitted=request.method == "POST",
+    ), status
+
+
+@bp.route(PAGE + "/fields/<name>", methods=["POST"])
+@admin_required
+def save_field(name: str):
+    """Save one field as it is typed (htmx), answering with its fragment."""
+    field = _field_or_404(name)
+    form = MicrosoftSettingsForm()
+    if not form.validate_field(name):
+        return _field_response(field, form=form, status=422)
+    changed = service.save(form.changes([name]), current_user)
+    return _field_response(field, saved=bool(changed))
+
+
+@bp.route(PAGE + "/fields/<name>/use-default", methods=["POST"])
+@admin_required
+def use_default(name: str):
+    """Switch a field's Use Default on or off at once (htmx), answering with its fragment."""
+    field = _field_or_404(name)
+    form = MicrosoftSettingsForm()
+    changed = service.set_use_default(field, form[name + "_use_default"].data, current_user)
+    return _field_response(field, saved=changed)
+
+
+def _field_or_404(name: str) -> service.Field:
+    field = service.FIELDS.get(name)
+    if field is None:
+        abort(404)
+    return field
+
+
+def _field_response(field: service.Field, *, form=None, saved=False, status=200):
+    settings = service.load()
+    return render_template(
+        "settings/_field_response.html",
+        f=service.state(settings, field),
+        form=form,
+        saved=saved,
+        missing=service.missing_for_enable(settings),
+    ), status

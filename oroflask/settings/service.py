@@ -1,0 +1,227 @@
+"""Microsoft Settings without HTTP: fields, defaults, validation, atomic saves and their record."""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from flask import current_app
+
+from ..auth.models import User
+from ..database import utcnow
+from ..encryption import UndecryptableError, decrypt, encrypt
+from ..extensions import db
+from ..microsoft import identifiers
+from .models import SETTINGS_ID, MicrosoftSettings, SettingChange
+
+CALLBACK_PATH = "/oauth/microsoft/callback"
+
+
+@dataclass(frozen=True)
+class Field:
+    """A setting of the page that falls back to a configured default."""
+
+    name: str
+    label: str
+    default_key: str
+    normalize: Callable[[str], str]
+    hint: str
+    secret: bool = False
+
+    @property
+    def default_variable(self) -> str:
+        return "OROFLASK_" + self.default_key
+
+
+FIELDS: dict[str, Field] = {
+    field.name: field
+    for field in (
+        Field(
+            "client_id",
+            "Application (Client) ID",
+            "MICROSOFT_CLIENT_ID",
+            identifiers.normalize_client_id,
+            "Azure portal › App registrations › your application › Overview › Essentials.",
+        ),
+        Field(
+            "client_secret",
+            "Client Secret",
+            "MICROSOFT_CLIENT_SECRET",
+            identifiers.normalize_client_secret,
+            "The secret's Value from Certificates & secrets (not its Secret ID). "
+            "Never shown again here; type a new one to replace it.",
+            secret=True,
+        ),
+        Field(
+            "tenant",
+            "Directory (tenant) ID",
+            "MICROSOFT_TENANT",
+            identifiers.normalize_tenant,
+            "A GUID from Overview › Essentials, a verified domain such as "
+            "contoso.onmicrosoft.com, or organizations / common.",
+        ),
+    )
+}
+
+USE_DEFAULT = None
+
+
+class _Keep:
+    """Leave the stored value as it is (a secret input left untouched)."""
+
+    def __repr__(self) -> str:
+        return "KEEP"
+
+
+KEEP = _Keep()
+
+
+@dataclass(frozen=True)
+class FieldState:
+    """What the page shows of one field."""
+
+    field: Field
+    uses_default: bool
+    default_available: bool
+    value: str
+    is_set: bool
+    warning: str | None = None
+    problem: str | None = None
+
+
+def load() -> MicrosoftSettings:
+    """Return the settings row, creating it when missing."""
+    settings = db.session.get(MicrosoftSettings, SETTINGS_ID)
+    if settings is None:
+        settings = MicrosoftSettings(id=SETTINGS_ID)
+        db.session.add(settings)
+        db.session.flush()
+    return settings
+
+
+def default_value(field: Field) -> str:
+    """Return the value configured behind Use Default, or an empty text."""
+    return (current_app.config.get(field.default_key) or "").strip()
+
+
+def stored_value(settings: MicrosoftSettings, field: Field) -> str | None:
+    """Return the saved value, None when the field uses its default."""
+    value = _column(field, settings)
+    return decrypt(value) if field.secret and value is not None else value
+
+
+def effective_value(settings: MicrosoftSettings, field: Field) -> str:
+    """Return the value in force: the saved one, else the default."""
+    value = stored_value(settings, field)
+    return default_value(field) if value is None else value
+
+
+def state(settings: MicrosoftSettings, field: Field) -> FieldState:
+    """Describe a field for the page; secrets are only ever described as set or not."""
+    default = default_value(field)
+    try:
+        stored = stored_value(settings, field)
+    except UndecryptableError:
+        return FieldState(
+            field,
+            uses_default=False,
+            default_available=bool(default),
+            value="",
+            is_set=False,
+            problem="The saved secret cannot be decrypted with the configured encryption keys "
+            "(OROFLASK_ENCRYPTION_KEYS or instance/encryption.keys changed). Enter it again.",
+        )
+    value = default if stored is None else stored
+    warning = None
+    if field.secret and value and identifiers.looks_like_secret_id(value):
+        warning = (
+            "This looks like the secret's Secret ID, not its Value. In Azure, open Certificates "
+            "& secrets and copy the Value column (shown only right after the secret is created)."
+        )
+    return FieldState(
+        field,
+        uses_default=stored is None and bool(default),
+        default_available=bool(default),
+        value="" if field.secret else value,
+        is_set=bool(value),
+        warning=warning,
+    )
+
+
+def missing_for_enable(settings: MicrosoftSettings) -> list[str]:
+    """Return the labels of the fields that still need a value before Enable can run."""
+    missing = []
+    for field in FIELDS.values():
+        try:
+            value = effective_value(settings, field)
+        except UndecryptableError:
+            value = ""
+        if not value:
+            missing.append(field.label)
+    return missing
+
+
+def redirect_uri(request_root: str) -> str:
+    """Return the Redirect URI to register in Azure: from OROFLASK_PUBLIC_URL, else the request."""
+    base = current_app.config["PUBLIC_URL"] or request_root.rstrip("/")
+    return base + CALLBACK_PATH
+
+
+def save(changes: Mapping[str, object], user: User) -> list[str]:
+    """Apply every change at once and record it; return the names of the fields that changed.
+
+    A change is a normalized value, USE_DEFAULT or KEEP. Values are validated by the caller
+    (the form); nothing is committed unless every change was applied.
+    """
+    settings = load()
+    changed = []
+    try:
+        for name, change in changes.items():
+            if _apply(settings, FIELDS[name], change, user):
+                changed.append(name)
+        if changed:
+            settings.updated_at = utcnow()
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return changed
+
+
+def _apply(settings: MicrosoftSettings, field: Field, change: object, user: User) -> bool:
+    if change is KEEP:
+        return False
+    try:
+        current = stored_value(settings, field)
+    except UndecryptableError:
+        current = KEEP
+    if change == current:
+        return False
+    if field.secret:
+        settings.client_secret_encrypted = None if change is USE_DEFAULT else encrypt(change)
+    else:
+        setattr(settings, field.name, change)
+    if change is USE_DEFAULT:
+        description = "reset to default"
+    elif field.secret:
+        description = "changed"
+    else:
+        description = f"set to {change}"
+    db.session.add(
+        SettingChange(user_id=user.id, user_email=user.email, field=field.name, change=description)
+    )
+    return True
+
+
+def set_use_default(field: Field, on: bool, user: User) -> bool:
+    """Turn Use Default on (forget the saved value) or off (keep the default as a saved value)."""
+    settings = load()
+    if on:
+        change = USE_DEFAULT
+    elif _column(field, settings) is None:
+        change = default_value(field) or USE_DEFAULT
+    else:
+        change = KEEP
+    return bool(save({field.name: change}, user))
+
+
+def _column(field: Field, settings: MicrosoftSettings) -> str | None:
+    return getattr(settings, "client_secret_encrypted" if field.secret else field.name)
