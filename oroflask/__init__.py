@@ -37,8 +37,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     login_manager.init_app(app)
     web.init_app(app)
 
-    from . import auth, settings
+    from . import auth, connection, settings
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(settings.bp)
+    app.register_blueprint(connection.bp)
     return app

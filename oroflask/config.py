@@ -10,6 +10,7 @@ from flask import Flask
 SECRET_KEY_FILE = "secret_key"
 ENCRYPTION_KEYS_FILE = "encryption.keys"
 DATABASE_FILE = "oroflask.sqlite"
+ENVIRONMENT_PREFIX = "OROFLASK"
 
 # Values that must stay text even when an environment variable looks like JSON
 # (Flask's from_prefixed_env would turn OROFLASK_MICROSOFT_CLIENT_SECRET=123 into an int).
@@ -34,6 +35,7 @@ def defaults(instance_path: str) -> dict:
         "MICROSOFT_CLIENT_SECRET": "",
         "MICROSOFT_TENANT": "",
         "MICROSOFT_AUTHORITY": "https://login.microsoftonline.com",
+        "MICROSOFT_HTTP_TIMEOUT": (3.05, 10.0),
         "PUBLIC_URL": "",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
@@ -51,8 +53,12 @@ def defaults(instance_path: str) -> dict:
 def finalize(app: Flask) -> None:
     """Fill in generated keys and the settings that follow from others."""
     for key in TEXT_KEYS:
-        if app.config.get(key) is not None and not isinstance(app.config[key], str):
-            app.config[key] = str(app.config[key])
+        value = app.config.get(key)
+        if not isinstance(value, str):
+            # from_prefixed_env parsed the variable as JSON (1.50 -> 1.5, true -> True,
+            # null -> None): take back the text as it was written.
+            written = os.environ.get(f"{ENVIRONMENT_PREFIX}_{key}")
+            app.config[key] = written if written is not None else "" if value is None else str(value)
     instance = Path(app.instance_path)
     instance.mkdir(parents=True, exist_ok=True)
     if not app.config["SECRET_KEY"]:

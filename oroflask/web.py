@@ -1,8 +1,12 @@
-"""What every response shares: security headers, error pages and fragments."""
+"""What every request and response shares: form decoding, security headers, error pages."""
 
+from urllib.parse import parse_qsl
+
+import flask
 from flask import Flask, Response, current_app, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+from werkzeug.formparser import FormDataParser
 
 from .htmx import is_htmx_request
 
@@ -26,8 +30,28 @@ CSRF_MESSAGE = (
 )
 
 
+class TextFormDataParser(FormDataParser):
+    """Decode url-encoded forms as multipart ones are: bytes that are not UTF-8 become U+FFFD.
+
+    Werkzeug 3 keeps them as "%FF" text, or drops the whole form when they come unencoded;
+    either way the field could not tell the user that what was pasted is not text.
+    """
+
+    def parse(self, stream, mimetype, content_length, options=None):
+        if mimetype != "application/x-www-form-urlencoded":
+            return super().parse(stream, mimetype, content_length, options)
+        text = stream.read().decode("utf-8", "replace")
+        fields = parse_qsl(text, keep_blank_values=True, errors="replace")
+        return stream, self.cls(fields), self.cls()
+
+
+class Request(flask.Request):
+    form_data_parser_class = TextFormDataParser
+
+
 def init_app(app: Flask) -> None:
-    """Register the security headers and the error handlers."""
+    """Decode forms as text, and register the security headers and the error handlers."""
+    app.request_class = Request
     app.after_request(_security_headers)
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)

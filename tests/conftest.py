@@ -1,30 +1,58 @@
 """Fixtures: an application on a fresh, migrated database per test, clients and signed-in users."""
 
 import re
+import time
+from html.parser import HTMLParser
 
 import flask_migrate
 import pytest
 from cryptography.fernet import Fernet
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+from werkzeug.security import generate_password_hash
 
 from oroflask import create_app
 from oroflask.auth import service as accounts
+from oroflask.auth.models import User
 from oroflask.extensions import db
+from oroflask.settings.models import MicrosoftSettings, SettingChange
 
 ADMIN_EMAIL = "admin@example.com"
 USER_EMAIL = "user@example.com"
 PASSWORD = "correct horse battery"
 
+SETTINGS_PAGE = "/admin/config/integrations/microsoft"
+CLIENT_ID = "0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
+CLIENT_SECRET = "Qx8~kR2.vN5_tL9-wP3zYb7cD1fG4hJ6mS0aE"
+TENANT = "contoso.onmicrosoft.com"
+DEFAULTS = {
+    "MICROSOFT_CLIENT_ID": "ffffffff-1111-2222-3333-444444444444",
+    "MICROSOFT_CLIENT_SECRET": "Dz3~defaultSecretValue.from-config_0987",
+    "MICROSOFT_TENANT": "organizations",
+}
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "app_config(**settings): configuration of the test application for this test"
+    )
+
 
 @pytest.fixture
-def config(tmp_path) -> dict:
-    """Return the configuration of the test application; tests may change it before `app` is built."""
-    return {
+def config(tmp_path, request) -> dict:
+    """Return the configuration of the test application; tests may change it before `app` is built.
+
+    A test (or module) marked `@pytest.mark.app_config(KEY=value)` gets those keys on top.
+    """
+    settings = {
         "TESTING": True,
         "INSTANCE_PATH": str(tmp_path / "instance"),
         "SECRET_KEY": "test secret key",
         "ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'test.sqlite'}",
     }
+    for marker in reversed(list(request.node.iter_markers("app_config"))):
+        settings.update(marker.kwargs)
+    return settings
 
 
 @pytest.fixture
@@ -47,9 +75,14 @@ def runner(app):
     return app.test_cli_runner()
 
 
+# Test accounts keep a cheap hash so that signing in costs little; the default method is used by
+# the accounts that the tests create through the setup page and the create-admin command.
+PASSWORD_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
+
+
 def make_user(app, email: str, role: str):
     with app.app_context():
-        accounts.create_user(email, PASSWORD, role=role)
+        db.session.add(User(email=email, role=role, password_hash=PASSWORD_HASH))
         db.session.commit()
         accounts.retire_setup_code()
 
@@ -76,6 +109,22 @@ def csrf_token(client, path: str = "/login") -> str:
     return match.group(1)
 
 
+def expired_csrf_token(client) -> str:
+    """Return a CSRF token of this client's session as a page would have embedded it long ago."""
+    app = client.application
+    csrf_token(client, SETTINGS_PAGE)
+    with client.session_transaction() as session:
+        raw_token = session["csrf_token"]
+
+    class LongAgo(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(time.time()) - app.config["WTF_CSRF_TIME_LIMIT"] - 60
+
+    return URLSafeTimedSerializer(app.config["SECRET_KEY"], salt="wtf-csrf-token", signer=LongAgo).dumps(
+        raw_token
+    )
+
+
 def sign_in(client, email: str, password: str = PASSWORD):
     return client.post(
         "/login", data={"email": email, "password": password, "csrf_token": csrf_token(client)}
@@ -92,3 +141,92 @@ def admin_client(client, admin):
 def user_client(client, user):
     assert sign_in(client, user).status_code == 302
     return client
+
+
+def field_url(name: str) -> str:
+    return f"{SETTINGS_PAGE}/fields/{name}"
+
+
+def use_default_url(name: str) -> str:
+    return f"{SETTINGS_PAGE}/fields/{name}/use-default"
+
+
+def htmx_headers(client, trigger: str, token: str | None = None) -> dict:
+    """Return the headers htmx sends when the input `trigger` of the settings page changes."""
+    headers = {
+        "HX-Request": "true",
+        "HX-Current-URL": f"http://localhost{SETTINGS_PAGE}",
+        "HX-Target": f"field-{trigger.removesuffix('_use_default')}",
+        "HX-Trigger": trigger,
+    }
+    headers["X-CSRFToken"] = csrf_token(client, SETTINGS_PAGE) if token is None else token
+    return headers
+
+
+def live_save(client, name: str, value: str):
+    """Change one field's input, as htmx posts it."""
+    return client.post(field_url(name), data={name: value}, headers=htmx_headers(client, name))
+
+
+def toggle_use_default(client, name: str, on: bool):
+    """Tick or untick a field's Use Default checkbox, as htmx posts it."""
+    data = {f"{name}_use_default": "y"} if on else {}
+    return client.post(
+        use_default_url(name), data=data, headers=htmx_headers(client, f"{name}_use_default")
+    )
+
+
+def save_settings(client, **fields):
+    """Press Save Settings with these form fields (a plain form POST, JavaScript off)."""
+    form = {"client_id": "", "client_secret": "", "tenant": ""}
+    form.update(fields)
+    form["csrf_token"] = csrf_token(client, SETTINGS_PAGE)
+    return client.post(SETTINGS_PAGE, data=form)
+
+
+def stored_settings(app) -> dict:
+    """Return the Microsoft Settings row as the database holds it."""
+    with app.app_context():
+        row = db.session.get(MicrosoftSettings, 1)
+        return {
+            "client_id": row.client_id,
+            "client_secret_encrypted": row.client_secret_encrypted,
+            "tenant": row.tenant,
+        }
+
+
+def recorded_changes(app) -> list[SettingChange]:
+    """Return the record of setting changes, oldest first."""
+    with app.app_context():
+        return list(
+            db.session.execute(db.select(SettingChange).order_by(SettingChange.id)).scalars()
+        )
+
+
+class _Elements(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.by_id: dict[str, dict[str, str | None]] = {}
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs, tag=tag)
+        if attributes.get("id"):
+            self.by_id.setdefault(attributes["id"], attributes)
+
+
+def element(page: str, element_id: str) -> dict[str, str | None] | None:
+    """Return the attributes of the element with this id in `page` (and its `tag`), or None."""
+    parser = _Elements()
+    parser.feed(page)
+    return parser.by_id.get(element_id)
+
+
+def field_html(page: str, name: str) -> str:
+    """Return the markup of one field of the settings page (its label, input, hint and messages)."""
+    match = re.search(
+        rf'<div class="field[^"]*" id="field-{name}".*?(?=<div class="field[^"]*" id="field-|</fieldset>|\Z)',
+        page,
+        re.S,
+    )
+    assert match, f"no field {name} in the page"
+    return match.group(0)

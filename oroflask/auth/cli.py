@@ -7,9 +7,6 @@ import click
 from ..extensions import db
 from . import bp, service
 
-bp.cli.short_help = "Accounts."
-bp.cli_group = None
-
 
 @bp.cli.command("create-admin")
 @click.argument("email")

@@ -62,7 +62,8 @@ def login():
         wait = service.seconds_until_next_attempt(form.email.data, address)
         if wait:
             form.password.errors.append(
-                f"Too many failed sign-ins. Wait {wait} seconds before trying again."
+                f"Too many failed sign-ins. Wait {wait} second{'s' if wait > 1 else ''} "
+                "before trying again."
             )
             return render_template("auth/login.html", form=form), 429
         user = service.authenticate(form.email.data, form.password.data)

@@ -43,6 +43,9 @@ class MicrosoftSettingsForm(FlaskForm):
             value = self[name].data or ""
             if self[name + "_use_default"].data:
                 changes[name] = USE_DEFAULT
+            elif not self[name].raw_data:
+                # A browser always sends every input; one left out of the request is not cleared.
+                changes[name] = KEEP
             elif FIELDS[name].secret:
                 changes[name] = value or KEEP
             else:

@@ -1,6 +1,6 @@
 """The Microsoft application registration as saved, and the record of its changes."""
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -20,6 +20,8 @@ class MicrosoftSettings(db.Model):
     client_id: Mapped[str | None] = mapped_column(String(36))
     client_secret_encrypted: Mapped[str | None] = mapped_column(Text)
     tenant: Mapped[str | None] = mapped_column(String(255))
+    client_secret_expires_on: Mapped[date | None]
+    emails_sync_enabled: Mapped[bool] = mapped_column(default=False)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 

@@ -4,10 +4,9 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from ..auth.access import admin_required
-from . import bp, service
+from ..connection import service as connection_service
+from . import PAGE, bp, service
 from .forms import MicrosoftSettingsForm
-
-PAGE = "/admin/config/integrations/microsoft"
 
 
 @bp.route("/")
@@ -36,9 +35,9 @@ def microsoft():
         "settings/microsoft.html",
         form=form,
         fields=[service.state(settings, field) for field in service.FIELDS.values()],
-        missing=service.missing_for_enable(settings),
         redirect_uri=service.redirect_uri(request.url_root),
         submitted=request.method == "POST",
+        **connection_service.enable_row(settings),
     ), status
 
 
@@ -78,5 +77,5 @@ def _field_response(field: service.Field, *, form=None, saved=False, status=200)
         f=service.state(settings, field),
         form=form,
         saved=saved,
-        missing=service.missing_for_enable(settings),
+        **connection_service.enable_row(settings),
     ), status

@@ -1,5 +1,8 @@
-// Behaviour that htmx does not cover: copying the Redirect URI.
+// Behaviour that htmx does not cover: copying the Redirect URI, and the sign-in popup of Enable.
 "use strict";
+
+const POPUP_NAME = "oroflask-microsoft";
+let authorizationWindow = null;
 
 function copyFrom(button) {
   const source = document.querySelector(button.dataset.copy);
@@ -26,5 +29,54 @@ function enhance(root) {
   });
 }
 
-document.addEventListener("DOMContentLoaded", () => enhance(document));
+// The popup must open inside the click itself, or the browser blocks it; htmx then records
+// the attempt, and its answer tells where the popup goes.
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-authorize]");
+  if (button && !button.disabled) {
+    authorizationWindow = window.open("", POPUP_NAME, "popup,width=520,height=700");
+  }
+}, true);
+
+document.addEventListener("htmx:afterRequest", (event) => {
+  const failed = !event.detail.successful || event.detail.xhr.status >= 400;
+  if (failed && event.detail.elt.matches("[data-authorize]") && authorizationWindow) {
+    authorizationWindow.close();
+    authorizationWindow = null;
+  }
+});
+
+document.addEventListener("authorization-started", (event) => {
+  const { url, closedUrl } = event.detail;
+  if (authorizationWindow && !authorizationWindow.closed) {
+    authorizationWindow.location.href = url;
+    watchUntilClosed(authorizationWindow, closedUrl);
+  } else {
+    window.location.href = url + "?window=same";  // popups blocked: sign in in this window
+  }
+});
+
+function watchUntilClosed(popup, closedUrl) {
+  const timer = setInterval(() => {
+    if (!popup.closed) { return; }
+    clearInterval(timer);
+    const status = document.getElementById("authorization-status");
+    if (status && status.hasAttribute("hx-get")) {
+      htmx.ajax("POST", closedUrl, { source: status, target: status, swap: "outerHTML" });
+    }
+  }, 500);
+}
+
+function closeFinishedPopup() {
+  const result = document.getElementById("authorization-result");
+  if (!result || !window.opener || window.name !== POPUP_NAME) { return; }
+  const delay = result.dataset.closePopup === "true" ? 1500 : 6000;
+  setTimeout(() => window.close(), delay);
+  result.querySelectorAll("[data-close-window]").forEach((link) => {
+    link.textContent = "Close this window";
+    link.addEventListener("click", (event) => { event.preventDefault(); window.close(); });
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => { enhance(document); closeFinishedPopup(); });
 document.addEventListener("htmx:load", (event) => enhance(event.detail.elt));

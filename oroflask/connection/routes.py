@@ -1,0 +1,150 @@
+"""Views of Enable, Verify and Disable, the Redirect URI callback and the status poll."""
+
+import json
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from ..auth.access import admin_required
+from ..auth.forms import EmptyForm
+from ..htmx import is_htmx_request, redirect_to
+from ..settings import PAGE
+from ..settings import service as settings_service
+from . import bp, service
+from .models import SUCCEEDED, TERMINAL
+
+AUTHORIZATION = PAGE + "/authorization"
+
+
+@bp.route(AUTHORIZATION, methods=["POST"])
+@admin_required
+def start():
+    """Record an authorization attempt; the browser then opens Microsoft's sign-in."""
+    redirect_uri = settings_service.redirect_uri(request.url_root)
+    try:
+        attempt = service.start(current_user, redirect_uri)
+    except service.NotReady as error:
+        if is_htmx_request():
+            return render_template("connection/_status.html", problem=str(error)), 422
+        flash(str(error), "error")
+        return redirect(url_for("settings.microsoft"))
+    begin_url = url_for("connection.begin", attempt_id=attempt.id)
+    if not is_htmx_request():
+        return redirect(url_for("connection.begin", attempt_id=attempt.id, window="same"))
+    response = render_template("connection/_status.html", attempt=attempt)
+    trigger = {
+        "authorization-started": {
+            "url": begin_url,
+            "closedUrl": url_for("connection.closed", attempt_id=attempt.id),
+        }
+    }
+    return response, 200, {"HX-Trigger": json.dumps(trigger)}
+
+
+@bp.route("/oauth/microsoft/attempts/<attempt_id>/authorize")
+@admin_required
+def begin(attempt_id: str):
+    """Send the sign-in window to Microsoft's authorize endpoint, once per attempt."""
+    attempt = service.attempt_of(current_user, attempt_id)
+    if attempt is None:
+        abort(404)
+    response = service.begin(attempt, same_window=request.args.get("window") == "same")
+    if response is not None:
+        return response
+    return _result(attempt)
+
+
+@bp.route("/oauth/microsoft/callback")
+def callback():
+    """Receive Microsoft's answer on the Redirect URI and store the connection."""
+    if not current_user.is_authenticated or not current_user.is_admin:
+        return _refused(
+            "Your session has ended, so this answer from Microsoft cannot be used. "
+            "Sign in and click Enable again."
+        )
+    try:
+        attempt = service.complete(current_user, request.args.get("state"))
+    except service.CallbackRefused as error:
+        return _refused(str(error))
+    return _result(attempt)
+
+
+@bp.route(AUTHORIZATION + "/<attempt_id>")
+@admin_required
+def status(attempt_id: str):
+    """Answer the status poll of an attempt (a small fragment; no writes)."""
+    if not is_htmx_request():
+        return redirect(url_for("settings.microsoft"))
+    attempt = service.attempt_of(current_user, attempt_id)
+    if attempt is None:
+        abort(404)
+    return _status_fragment(attempt)
+
+
+@bp.route(AUTHORIZATION + "/<attempt_id>/closed", methods=["POST"])
+@admin_required
+def closed(attempt_id: str):
+    """Record that the sign-in window was closed, and answer with the attempt's status."""
+    attempt = service.attempt_of(current_user, attempt_id)
+    if attempt is None:
+        abort(404)
+    service.closed(attempt)
+    return _status_fragment(attempt)
+
+
+@bp.route(PAGE + "/verify", methods=["POST"])
+@admin_required
+def verify():
+    """Check tenant, client ID and secret without a sign-in; place problems under their fields."""
+    result = service.verify()
+    if not is_htmx_request():
+        flash(result.message, "success" if result.ok else "error")
+        for message in result.field_errors.values():
+            flash(message, "error")
+        return redirect(url_for("settings.microsoft"))
+    settings = settings_service.load()
+    return render_template(
+        "connection/_verify.html",
+        result=result,
+        fields=[settings_service.state(settings, settings_service.FIELDS[name]) for name in result.field_errors],
+    )
+
+
+@bp.route(PAGE + "/disable", methods=["GET", "POST"])
+@admin_required
+def disable():
+    """Ask for confirmation, then turn emails sync off and delete the stored tokens."""
+    form = EmptyForm()
+    if request.method == "POST" and form.validate_on_submit():
+        service.disable()
+        flash("Emails sync is disabled and the stored tokens are deleted.", "success")
+        return redirect_to(url_for("settings.microsoft"))
+    if is_htmx_request():
+        return render_template("connection/_disable_confirm.html", form=form)
+    return render_template("connection/disable.html", form=form)
+
+
+def _status_fragment(attempt):
+    expired = service.is_expired(attempt)
+    body = render_template("connection/_status.html", attempt=attempt, expired=expired)
+    if attempt.status == SUCCEEDED:
+        body += render_template(
+            "settings/_enable.html", oob=True, **service.enable_row(settings_service.load())
+        )
+    return body
+
+
+def _result(attempt):
+    """Show the outcome: a short page that closes the popup, or the settings page with a flash."""
+    if attempt.same_window:
+        if attempt.status == SUCCEEDED:
+            flash(f"Authorization succeeded: connected as {attempt.account}", "success")
+        else:
+            flash(f"{attempt.error_title}. {attempt.error_action or ''}", "error")
+        return redirect(url_for("settings.microsoft"))
+    status = 200 if attempt.status == SUCCEEDED or attempt.status not in TERMINAL else 400
+    return render_template("connection/result.html", attempt=attempt), status
+
+
+def _refused(message: str):
+    return render_template("connection/result.html", refused=message), 400

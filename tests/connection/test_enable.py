@@ -1,0 +1,236 @@
+"""Enable end to end: the Flask test client against the local identity provider over HTTP."""
+
+from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from sqlalchemy import select, update
+
+from oroflask.connection.models import AuthorizationAttempt, MicrosoftConnection
+from oroflask.database import utcnow
+from oroflask.encryption import decrypt
+from oroflask.extensions import db
+from oroflask.settings.models import MicrosoftSettings
+
+from .conftest import ACCOUNT, CALLBACK, PAGE, START, behave, htmx, stats
+
+
+def stored_connection(app) -> MicrosoftConnection | None:
+    with app.app_context():
+        connection = db.session.get(MicrosoftConnection, 1)
+        if connection is not None:
+            db.session.expunge(connection)
+        return connection
+
+
+def attempts(app) -> list[AuthorizationAttempt]:
+    with app.app_context():
+        rows = list(db.session.execute(select(AuthorizationAttempt)).scalars())
+        for row in rows:
+            db.session.expunge(row)
+        return rows
+
+
+def test_enable_connects_and_reports_success(app, flow, idp):
+    flow.start()
+    pending = flow.status().get_data(as_text=True)
+    assert "Waiting for Microsoft" in pending and 'hx-trigger="every 2s"' in pending
+
+    flow.begin()
+    query = parse_qs(urlsplit(flow.authorize_url).query)
+    assert query["response_type"] == ["code"]
+    assert query["response_mode"] == ["query"]
+    assert query["code_challenge_method"] == ["S256"]
+    assert query["redirect_uri"] == [CALLBACK]
+    assert query["nonce"][0] and query["state"][0]
+    assert set(query["scope"][0].split()) == {
+        "openid", "profile", "email", "offline_access",
+        "https://outlook.office.com/IMAP.AccessAsUser.All", "https://outlook.office.com/SMTP.Send",
+    }
+
+    flow.approve()
+    popup = flow.callback()
+    assert popup.status_code == 200
+    assert f"Authorization succeeded: connected as {ACCOUNT}" in popup.get_data(as_text=True)
+
+    finished = flow.status().get_data(as_text=True)
+    assert f"Authorization succeeded: connected as {ACCOUNT}" in finished
+    assert "hx-trigger" not in finished.split('id="field-enable"')[0]
+
+    connection = stored_connection(app)
+    assert connection.account == ACCOUNT
+    assert connection.tenant_id and connection.object_id
+    assert "https://outlook.office.com/SMTP.Send" in connection.scopes
+    with app.app_context():
+        access = decrypt(connection.access_token_encrypted)
+        assert access and access not in connection.access_token_encrypted
+        assert decrypt(connection.refresh_token_encrypted)
+        assert db.session.get(MicrosoftSettings, 1).emails_sync_enabled
+
+    page = flow.client.get(PAGE).get_data(as_text=True)
+    assert f"Connected as <strong>{ACCOUNT}</strong>" in page
+    assert "Emails sync is on" in page
+    assert stats(idp)["token_requests"]["authorization_code"] == 1
+
+
+def test_cancel_shows_an_explained_error(app, flow):
+    popup = flow.run(action="cancel")
+    assert popup.status_code == 400
+    text = flow.status().get_data(as_text=True)
+    assert "The sign-in was cancelled or the permissions were declined" in text or "declined" in text
+    assert 'hx-trigger' not in text
+    assert stored_connection(app) is None
+
+
+def test_tampered_state_is_refused(app, flow):
+    flow.start()
+    flow.begin()
+    location = flow.approve()
+    tampered = location.replace("state=", "state=x")
+    response = flow.callback(tampered)
+    assert response.status_code == 400
+    assert "belongs to no authorization started here" in response.get_data(as_text=True)
+    assert stored_connection(app) is None
+    assert attempts(app)[0].status == "pending"
+
+
+def test_replayed_callback_is_refused(app, flow):
+    assert flow.run().status_code == 200
+    again = flow.callback()
+    assert again.status_code == 400
+    assert "already used" in again.get_data(as_text=True)
+
+
+def test_callback_from_another_session_is_refused(app, flow, client, idp):
+    flow.start()
+    flow.begin()
+    location = flow.approve()
+    other = app.test_client()
+    from tests.conftest import sign_in
+
+    sign_in(other, "admin@example.com")
+    response = other.get(location.replace("http://localhost", ""))
+    assert response.status_code == 400
+    assert stored_connection(app) is None
+
+
+def test_expired_attempt_stops_polling(app, flow):
+    flow.start()
+    flow.begin()
+    flow.approve()
+    with app.app_context():
+        db.session.execute(update(AuthorizationAttempt).values(created_at=utcnow() - timedelta(minutes=11)))
+        db.session.commit()
+    text = flow.status().get_data(as_text=True)
+    assert "longer than 10 minutes" in text and "hx-trigger" not in text
+    response = flow.callback()
+    assert "longer than 10 minutes" in response.get_data(as_text=True)
+    assert stored_connection(app) is None
+
+
+def test_closed_popup_stops_polling(app, flow):
+    flow.start()
+    response = flow.client.post(flow.started["closedUrl"], headers=htmx(flow.client))
+    text = response.get_data(as_text=True)
+    assert "window was closed" in text and "hx-trigger" not in text
+
+
+@pytest.mark.parametrize("tamper", ["nonce", "issuer", "audience", "signature", "expired"])
+def test_id_token_that_fails_a_check_is_refused(app, flow, idp, tamper):
+    behave(idp, id_token=tamper)
+    response = flow.run()
+    assert response.status_code == 400
+    assert "failed a security check" in response.get_data(as_text=True)
+    assert stored_connection(app) is None
+
+
+def test_code_redeemed_twice_is_explained(app, flow, idp):
+    import requests
+
+    flow.start()
+    flow.begin()
+    location = flow.approve()
+    state = parse_qs(urlsplit(location).query)["state"][0]
+    code = parse_qs(urlsplit(location).query)["code"][0]
+    with flow.client.session_transaction() as session:
+        verifier = session[f"_state_microsoft_{state}"]["data"]["code_verifier"]
+    from oroflask.devidp.directory import DEFAULT_CLIENT_ID, DEFAULT_SECRET_VALUE, DEFAULT_TENANT_ID
+
+    first = requests.post(
+        f"{idp}/{DEFAULT_TENANT_ID}/oauth2/v2.0/token",
+        data={
+            "grant_type": "authorization_code", "code": code, "code_verifier": verifier,
+            "redirect_uri": CALLBACK, "client_id": DEFAULT_CLIENT_ID, "client_secret": DEFAULT_SECRET_VALUE,
+        },
+        timeout=5,
+    )
+    assert first.status_code == 200
+    response = flow.callback()
+    text = response.get_data(as_text=True)
+    assert "This authorization was already used" in text and "AADSTS54005" in text
+    assert stored_connection(app) is None
+
+
+def test_wrong_secret_is_explained_with_trace_ids(app, flow, config):
+    with app.app_context():
+        settings = db.session.get(MicrosoftSettings, 1)
+        from oroflask.encryption import encrypt
+
+        settings.client_secret_encrypted = encrypt("Wrong~secret.value")
+        db.session.commit()
+    response = flow.run()
+    text = response.get_data(as_text=True)
+    assert "The client secret is wrong" in text and "AADSTS7000215" in text
+    assert "Trace ID" in text
+    assert "Wrong~secret.value" not in text
+
+
+def test_slow_provider_fails_cleanly(app, flow, idp):
+    behave(idp, token_delay=3)
+    response = flow.run()
+    assert response.status_code == 400
+    assert "did not answer in time" in response.get_data(as_text=True)
+
+
+def test_provider_server_error_fails_cleanly(app, flow, idp):
+    behave(idp, token_status=503)
+    response = flow.run()
+    assert response.status_code == 400
+    assert "503" in response.get_data(as_text=True)
+
+
+def test_provider_down_fails_cleanly(app, flow, config):
+    app.config["MICROSOFT_AUTHORITY"] = "http://127.0.0.1:9"
+    flow.start()
+    response = flow.client.get(flow.started["url"])
+    assert response.status_code == 400
+    assert "could not be reached" in response.get_data(as_text=True)
+
+
+def test_missing_scopes_are_reported(app, flow, idp):
+    behave(idp, granted_scopes="openid profile email offline_access https://outlook.office.com/IMAP.AccessAsUser.All")
+    response = flow.run()
+    text = response.get_data(as_text=True)
+    assert "fewer permissions than needed" in text and "SMTP.Send" in text
+    assert stored_connection(app) is None
+
+
+def test_redirect_uri_mismatch_names_the_uri_to_register(app, flow, idp):
+    behave(idp, authorize_error={"error": "invalid_request", "code": 50011, "description": "The redirect URI does not match"})
+    response = flow.run()
+    text = response.get_data(as_text=True)
+    assert "AADSTS50011" in text and CALLBACK in text
+
+
+def test_enable_without_settings_says_what_is_missing(app, admin_client, config):
+    app.config["MICROSOFT_CLIENT_SECRET"] = ""
+    response = admin_client.post(START, headers=htmx(admin_client))
+    assert response.status_code == 422
+    assert "Client Secret" in response.get_data(as_text=True)
+
+
+def test_plain_authority_is_refused_for_a_remote_host(app, admin_client):
+    app.config["MICROSOFT_AUTHORITY"] = "http://login.example.com"
+    response = admin_client.post(START, headers=htmx(admin_client))
+    assert response.status_code == 422
+    assert "https://" in response.get_data(as_text=True)

@@ -1,0 +1,282 @@
+"""Accounts: the first administrator, sign-in, throttling, roles."""
+
+import re
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from oroflask.auth import service as accounts
+from oroflask.auth.models import LoginFailure, User
+from oroflask.extensions import db
+
+from .conftest import (
+    ADMIN_EMAIL,
+    CLIENT_ID,
+    PASSWORD,
+    SETTINGS_PAGE,
+    csrf_token,
+    field_url,
+    htmx_headers,
+    sign_in,
+    stored_settings,
+)
+
+
+def users(app) -> dict[str, str]:
+    with app.app_context():
+        return {u.email: u.role for u in db.session.execute(db.select(User)).scalars()}
+
+
+def setup_code_file(app) -> Path:
+    return Path(app.instance_path) / "setup-code"
+
+
+def submit_setup(client, code: str, email: str = ADMIN_EMAIL, password: str = PASSWORD):
+    return client.post(
+        "/setup",
+        data={
+            "setup_code": code,
+            "email": email,
+            "password": password,
+            "password_confirm": password,
+            "csrf_token": csrf_token(client, "/setup"),
+        },
+    )
+
+
+# First administrator
+
+
+@pytest.mark.parametrize("path", ["/", "/login", SETTINGS_PAGE])
+def test_without_users_every_page_leads_to_setup(client, path):
+    response = client.get(path)
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/setup"
+
+
+def test_without_users_htmx_gets_hx_redirect_to_setup(client):
+    response = client.get(SETTINGS_PAGE, headers={"HX-Request": "true"})
+    assert response.headers["HX-Redirect"] == "/setup"
+    assert response.get_data(as_text=True) == ""
+
+
+def test_setup_page_asks_for_the_setup_code(client, app):
+    page = client.get("/setup").get_data(as_text=True)
+    assert "Create the first administrator" in page
+    assert "Setup code" in page
+    assert setup_code_file(app).exists()
+
+
+def test_wrong_setup_code_is_refused(client, app):
+    client.get("/setup")
+    response = submit_setup(client, "000000-000000-000000")
+    assert response.status_code == 422
+    assert "This is not the setup code" in response.get_data(as_text=True)
+    assert users(app) == {}
+    assert setup_code_file(app).exists()
+
+
+def test_right_setup_code_creates_the_administrator_and_signs_in(client, app):
+    client.get("/setup")
+    code = setup_code_file(app).read_text().strip()
+    response = submit_setup(client, code.lower())
+    assert response.status_code == 302
+    assert response.headers["Location"] == SETTINGS_PAGE
+    assert users(app) == {ADMIN_EMAIL: "admin"}
+    assert not setup_code_file(app).exists()
+    page = client.get(SETTINGS_PAGE).get_data(as_text=True)
+    assert "Administrator account created" in page
+    assert ADMIN_EMAIL in page
+
+
+def test_setup_refuses_a_short_password(client, app):
+    client.get("/setup")
+    response = submit_setup(client, setup_code_file(app).read_text().strip(), password="short")
+    assert response.status_code == 422
+    assert "Use at least 10 characters." in response.get_data(as_text=True)
+    assert users(app) == {}
+
+
+def test_setup_is_closed_once_an_administrator_exists(client, admin):
+    response = client.get("/setup")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/login"
+
+
+def test_create_admin_command_reads_the_password_from_stdin(runner, app):
+    result = runner.invoke(
+        args=["create-admin", " Boss@Example.com ", "--password-stdin"], input=PASSWORD + "\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert "Administrator boss@example.com created." in result.output
+    assert users(app) == {"boss@example.com": "admin"}
+    assert not setup_code_file(app).exists()
+    assert sign_in(app.test_client(), "boss@example.com").status_code == 302
+
+
+def test_create_admin_command_refuses_a_short_password(runner, app):
+    result = runner.invoke(args=["create-admin", ADMIN_EMAIL, "--password-stdin"], input="short\n")
+    assert result.exit_code != 0
+    assert "Use at least 10 characters." in result.output
+    assert users(app) == {}
+
+
+def test_create_admin_command_refuses_an_existing_email(runner, app, admin):
+    result = runner.invoke(args=["create-admin", ADMIN_EMAIL, "--password-stdin"], input=PASSWORD)
+    assert result.exit_code != 0
+    assert "already exists" in result.output
+
+
+def test_setup_code_command_prints_the_code_the_setup_page_accepts(runner, client, app):
+    result = runner.invoke(args=["setup-code"])
+    assert result.exit_code == 0
+    code = setup_code_file(app).read_text().strip()
+    assert code in result.output
+    assert submit_setup(client, code).status_code == 302
+    assert users(app) == {ADMIN_EMAIL: "admin"}
+
+
+def test_setup_code_command_once_an_account_exists(runner, admin):
+    result = runner.invoke(args=["setup-code"])
+    assert "An account exists already" in result.output
+
+
+# Sign-in
+
+
+def test_login_with_the_right_password(client, admin):
+    response = sign_in(client, "  ADMIN@example.com")
+    assert response.status_code == 302
+    assert client.get(SETTINGS_PAGE).status_code == 200
+
+
+def test_login_with_a_wrong_password(client, admin, app):
+    response = sign_in(client, admin, "wrong password")
+    assert response.status_code == 422
+    assert "The e-mail address or the password is wrong." in response.get_data(as_text=True)
+    assert client.get(SETTINGS_PAGE).status_code == 302
+    with app.app_context():
+        assert db.session.execute(db.select(LoginFailure.email)).scalars().all() == [ADMIN_EMAIL]
+
+
+def test_login_with_an_unknown_email(client, admin):
+    response = sign_in(client, "nobody@example.com")
+    assert response.status_code == 422
+    assert "The e-mail address or the password is wrong." in response.get_data(as_text=True)
+
+
+@pytest.mark.app_config(LOGIN_FAILURES_ALLOWED=3)
+def test_repeated_failures_are_slowed_down_even_for_the_right_password(client, admin):
+    for _ in range(3):
+        assert sign_in(client, admin, "wrong password").status_code == 422
+    response = sign_in(client, admin)
+    assert response.status_code == 429
+    page = response.get_data(as_text=True)
+    assert "Too many failed sign-ins. Wait 1 second before trying again." in page
+    assert client.get(SETTINGS_PAGE).status_code == 302
+
+
+def test_the_wait_grows_with_each_further_failure(client, admin, app):
+    with app.app_context():
+        for _ in range(8):
+            accounts.record_failure(admin, "127.0.0.1")
+    response = sign_in(client, admin)
+    assert response.status_code == 429
+    assert "Wait 8 seconds before trying again." in response.get_data(as_text=True)
+
+
+def test_a_right_password_clears_earlier_failures(client, admin, app):
+    sign_in(client, admin, "wrong password")
+    assert sign_in(client, admin).status_code == 302
+    with app.app_context():
+        assert db.session.execute(db.select(LoginFailure)).first() is None
+
+
+def test_logout_needs_a_post_with_the_csrf_token(admin_client):
+    assert admin_client.get("/logout").status_code == 405
+    response = admin_client.post("/logout")
+    assert response.status_code == 400
+    assert "Reload the page and try again" in response.get_data(as_text=True)
+    assert admin_client.get(SETTINGS_PAGE).status_code == 200
+
+    token = csrf_token(admin_client, SETTINGS_PAGE)
+    response = admin_client.post("/logout", data={"csrf_token": token})
+    assert response.status_code == 302
+    assert "You are signed out." in admin_client.get("/login").get_data(as_text=True)
+    assert admin_client.get(SETTINGS_PAGE).status_code == 302
+
+
+@pytest.mark.parametrize("target", ["/admin/config/integrations/microsoft?tab=1", "/"])
+def test_login_follows_a_local_next(client, admin, target):
+    response = client.post(
+        "/login?" + f"next={target}",
+        data={"email": admin, "password": PASSWORD, "csrf_token": csrf_token(client)},
+    )
+    assert response.headers["Location"] == target
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://evil.example/",
+        "//evil.example/",
+        "/\\evil.example/",
+        "\\\\evil.example/",
+        "/\t/evil.example/",
+        "javascript:alert(1)",
+        "settings",
+    ],
+)
+def test_login_never_follows_a_next_off_the_site(client, admin, target):
+    response = client.post(
+        "/login",
+        query_string={"next": target},
+        data={"email": admin, "password": PASSWORD, "csrf_token": csrf_token(client)},
+    )
+    assert response.status_code == 302
+    location = response.headers["Location"]
+    # Browsers read a backslash as a slash and drop tabs: "/\\host" or "/\t/host" leave the site.
+    assert location.startswith("/")
+    assert not re.match(r"^/[/\\\s]", location), location
+
+
+# Roles
+
+
+def test_a_user_cannot_open_the_settings_page(user_client):
+    response = user_client.get(SETTINGS_PAGE)
+    assert response.status_code == 403
+    assert "Your account is not allowed to open this page" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path", [field_url("client_id"), field_url("client_id") + "/use-default"])
+def test_a_user_cannot_save_a_field(user_client, app, path):
+    headers = htmx_headers(user_client, "client_id", token=csrf_token(user_client, "/"))
+    response = user_client.post(path, data={"client_id": CLIENT_ID}, headers=headers)
+    assert response.status_code == 403
+    assert "Your account is not allowed" in response.get_data(as_text=True)
+    assert stored_settings(app)["client_id"] is None
+
+
+def test_a_user_sees_the_start_page(user_client):
+    page = user_client.get("/").get_data(as_text=True)
+    assert "You are signed in as user@example.com" in page
+
+
+def test_an_anonymous_visitor_is_sent_to_login(client, admin):
+    response = client.get(SETTINGS_PAGE)
+    assert response.status_code == 302
+    location = urlsplit(response.headers["Location"])
+    assert location.path == "/login"
+    assert parse_qs(location.query) == {"next": [SETTINGS_PAGE]}
+
+
+def test_an_anonymous_htmx_post_gets_hx_redirect_to_login(client, admin):
+    headers = htmx_headers(client, "client_id", token=csrf_token(client))
+    response = client.post(field_url("client_id"), data={"client_id": ""}, headers=headers)
+    assert response.status_code == 401
+    location = urlsplit(response.headers["HX-Redirect"])
+    assert location.path == "/login"
+    assert parse_qs(location.query) == {"next": [SETTINGS_PAGE]}
+    assert "Sign in" not in response.get_data(as_text=True)

@@ -1,0 +1,89 @@
+"""Configuration: defaults, test configuration, instance folder, OROFLASK_* variables."""
+
+import stat
+
+import pytest
+
+from oroflask import create_app
+
+
+def test_defaults_then_test_config(tmp_path):
+    app = create_app({"INSTANCE_PATH": str(tmp_path), "MICROSOFT_TENANT": "common"})
+    assert app.config["MICROSOFT_TENANT"] == "common"
+    assert app.config["MICROSOFT_AUTHORITY"] == "https://login.microsoftonline.com"
+    assert app.config["MAX_CONTENT_LENGTH"] == 64 * 1024
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'oroflask.sqlite'}"
+
+
+def test_keys_are_generated_once_into_the_instance_folder(tmp_path):
+    instance = tmp_path / "instance"
+    first = create_app({"INSTANCE_PATH": str(instance)})
+    for name in ("secret_key", "encryption.keys"):
+        assert stat.S_IMODE((instance / name).stat().st_mode) == 0o600
+    second = create_app({"INSTANCE_PATH": str(instance)})
+    assert first.config["SECRET_KEY"]
+    assert second.config["SECRET_KEY"] == first.config["SECRET_KEY"]
+    assert second.config["ENCRYPTION_KEYS"] == first.config["ENCRYPTION_KEYS"]
+    assert (instance / "secret_key").read_text().strip() == first.config["SECRET_KEY"]
+
+
+def test_test_config_keys_are_not_written_to_the_instance_folder(app, config, tmp_path):
+    assert app.config["SECRET_KEY"] == config["SECRET_KEY"]
+    assert not (tmp_path / "instance" / "secret_key").exists()
+
+
+@pytest.fixture
+def environment(monkeypatch, tmp_path):
+    """Point OROFLASK_INSTANCE_PATH at a fresh folder; return that folder."""
+    instance = tmp_path / "instance"
+    monkeypatch.setenv("OROFLASK_INSTANCE_PATH", str(instance))
+    return instance
+
+
+def test_environment_variables_configure_the_app(environment, monkeypatch):
+    monkeypatch.setenv("OROFLASK_MICROSOFT_TENANT", "contoso.onmicrosoft.com")
+    monkeypatch.setenv("OROFLASK_PUBLIC_URL", "https://mail.example.com/")
+    monkeypatch.setenv("OROFLASK_LOGIN_FAILURES_ALLOWED", "3")
+    app = create_app()
+    assert app.instance_path == str(environment)
+    assert app.config["MICROSOFT_TENANT"] == "contoso.onmicrosoft.com"
+    assert app.config["PUBLIC_URL"] == "https://mail.example.com"
+    assert app.config["LOGIN_FAILURES_ALLOWED"] == 3
+    assert (environment / "secret_key").exists()
+
+
+def test_environment_overrides_instance_config_file(environment, monkeypatch):
+    environment.mkdir()
+    (environment / "config.py").write_text(
+        'MICROSOFT_TENANT = "common"\nMICROSOFT_CLIENT_ID = "from-file"\n'
+    )
+    monkeypatch.setenv("OROFLASK_MICROSOFT_TENANT", "organizations")
+    app = create_app()
+    assert app.config["MICROSOFT_CLIENT_ID"] == "from-file"
+    assert app.config["MICROSOFT_TENANT"] == "organizations"
+
+
+@pytest.mark.parametrize("text", ["123", "0.50", "1e3", "true", "null", "[1,2]", '{"a": 1}'])
+def test_json_looking_variables_stay_text(environment, monkeypatch, text):
+    monkeypatch.setenv("OROFLASK_MICROSOFT_CLIENT_SECRET", text)
+    monkeypatch.setenv("OROFLASK_MICROSOFT_CLIENT_ID", text)
+    app = create_app()
+    assert app.config["MICROSOFT_CLIENT_SECRET"] == text
+    assert app.config["MICROSOFT_CLIENT_ID"] == text
+
+
+@pytest.mark.parametrize(
+    ("public_url", "secure"),
+    [("https://mail.example.com", True), ("http://localhost:5000", False), ("", False)],
+)
+def test_cookies_are_secure_when_the_public_url_is_https(tmp_path, public_url, secure):
+    app = create_app({"INSTANCE_PATH": str(tmp_path), "PUBLIC_URL": public_url})
+    assert app.config["SESSION_COOKIE_SECURE"] is secure
+    assert app.config["REMEMBER_COOKIE_SECURE"] is secure
+    assert app.config["SESSION_COOKIE_HTTPONLY"] is True
+    assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+
+
+def test_strict_same_site_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="Lax"):
+        create_app({"INSTANCE_PATH": str(tmp_path), "SESSION_COOKIE_SAMESITE": "Strict"})
