@@ -9,7 +9,6 @@ from ..microsoft.errors import MicrosoftError, ProviderUnavailable, explain
 from . import bp, service
 
 
-
 @bp.cli.command("refresh-tokens")
 @click.option(
     "--idle-days",
@@ -32,7 +31,8 @@ def refresh_tokens(idle_days: int) -> None:
             failed = True
         except MicrosoftError as error:
             explanation = explain(error)
-            click.echo(f"{connection.account}: {explanation.title} ({explanation.code})", err=True)
+            verdict = "reconnect needed" if error.reconnect_needed else "not refreshed"
+            click.echo(f"{connection.account}: {verdict}: {explanation.title} ({explanation.code})", err=True)
             failed = True
         except ProviderUnavailable as error:
             click.echo(f"{connection.account}: not refreshed, will retry: {error}", err=True)

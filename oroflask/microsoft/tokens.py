@@ -136,6 +136,11 @@ def _refresh_holding_lease(
     _check_usable(connection, registration)
     if not force and connection.access_token_expires_at > utcnow() + REFRESH_MARGIN:
         return decrypt(connection.access_token_encrypted)
+    if connection.refresh_token_encrypted is None:
+        # Without a refresh token the access token serves until it expires, then nothing does.
+        if connection.access_token_expires_at > utcnow():
+            return decrypt(connection.access_token_encrypted)
+        raise ReconnectNeeded("Microsoft gave no refresh token (offline_access was not granted)")
     refresh_token = decrypt(connection.refresh_token_encrypted)
     try:
         grant = identity.refresh(registration, refresh_token)
