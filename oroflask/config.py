@@ -58,7 +58,9 @@ def finalize(app: Flask) -> None:
             # from_prefixed_env parsed the variable as JSON (1.50 -> 1.5, true -> True,
             # null -> None): take back the text as it was written.
             written = os.environ.get(f"{ENVIRONMENT_PREFIX}_{key}")
-            app.config[key] = written if written is not None else "" if value is None else str(value)
+            if written is None:
+                written = "" if value is None else str(value)
+            app.config[key] = written
     instance = Path(app.instance_path)
     instance.mkdir(parents=True, exist_ok=True)
     if not app.config["SECRET_KEY"]:

@@ -120,9 +120,10 @@ def expired_csrf_token(client) -> str:
         def get_timestamp(self) -> int:
             return int(time.time()) - app.config["WTF_CSRF_TIME_LIMIT"] - 60
 
-    return URLSafeTimedSerializer(app.config["SECRET_KEY"], salt="wtf-csrf-token", signer=LongAgo).dumps(
-        raw_token
+    serializer = URLSafeTimedSerializer(
+        app.config["SECRET_KEY"], salt="wtf-csrf-token", signer=LongAgo
     )
+    return serializer.dumps(raw_token)
 
 
 def sign_in(client, email: str, password: str = PASSWORD):
@@ -223,10 +224,8 @@ def element(page: str, element_id: str) -> dict[str, str | None] | None:
 
 def field_html(page: str, name: str) -> str:
     """Return the markup of one field of the settings page (its label, input, hint and messages)."""
-    match = re.search(
-        rf'<div class="field[^"]*" id="field-{name}".*?(?=<div class="field[^"]*" id="field-|</fieldset>|\Z)',
-        page,
-        re.S,
-    )
+    start = rf'<div class="field[^"]*" id="field-{name}"'
+    end = r'(?=<div class="field[^"]*" id="field-|</fieldset>|\Z)'
+    match = re.search(start + ".*?" + end, page, re.S)
     assert match, f"no field {name} in the page"
     return match.group(0)

@@ -24,8 +24,10 @@ from .conftest import (
 
 
 def users(app) -> dict[str, str]:
+    """Return the stored accounts, e-mail to role."""
     with app.app_context():
-        return {u.email: u.role for u in db.session.execute(db.select(User)).scalars()}
+        stored = db.session.execute(db.select(User)).scalars()
+        return {account.email: account.role for account in stored}
 
 
 def setup_code_file(app) -> Path:

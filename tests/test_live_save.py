@@ -1,5 +1,8 @@
 """htmx live save: one field at a time, Use Default at once, and the answers to bad requests."""
 
+import json
+import re
+
 import pytest
 
 from oroflask.encryption import decrypt
@@ -22,6 +25,28 @@ from .conftest import (
 )
 
 EMPTY = {"client_id": None, "client_secret_encrypted": None, "tenant": None}
+
+
+def test_the_csrf_token_on_the_body_is_accepted(admin_client, app):
+    page = admin_client.get(SETTINGS_PAGE).get_data(as_text=True)
+    token = json.loads(re.search(r"<body hx-headers='([^']+)'>", page).group(1))["X-CSRFToken"]
+    headers = htmx_headers(admin_client, "tenant", token=token)
+    response = admin_client.post(field_url("tenant"), data={"tenant": TENANT}, headers=headers)
+    assert response.status_code == 200
+    assert stored_settings(app)["tenant"] == TENANT
+
+
+def test_the_page_tells_htmx_to_swap_refusals(admin_client):
+    page = admin_client.get(SETTINGS_PAGE).get_data(as_text=True)
+    config = re.search(r"<meta name=\"htmx-config\" content='([^']+)'>", page).group(1)
+    rules = json.loads(config)["responseHandling"]
+
+    def swapped(status: int) -> bool:
+        return next(rule for rule in rules if re.search(rule["code"], str(status)))["swap"]
+
+    assert all(swapped(status) for status in (200, 400, 401, 403, 404, 413, 422, 429))
+    assert not swapped(204)
+    assert not swapped(500)
 
 
 def test_a_valid_value_is_saved_and_its_fragment_comes_back(admin_client, app):
@@ -159,7 +184,8 @@ def test_use_default_on_updates_the_enable_control(admin_client):
 
 @pytest.mark.parametrize("path", [field_url("password"), use_default_url("client_id_use_default")])
 def test_an_unknown_field_is_not_found(admin_client, app, path):
-    response = admin_client.post(path, data={"password": "x"}, headers=htmx_headers(admin_client, "password"))
+    headers = htmx_headers(admin_client, "password")
+    response = admin_client.post(path, data={"password": "x"}, headers=headers)
     assert response.status_code == 404
     assert response.headers["HX-Retarget"] == "#page-alert"
     assert "There is nothing at this address." in response.get_data(as_text=True)

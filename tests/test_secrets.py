@@ -31,7 +31,9 @@ def assert_hidden(response, *secrets):
 
 
 def test_the_secret_never_comes_back(admin_client, app):
-    seen = [save_settings(admin_client, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, tenant=TENANT)]
+    seen = [
+        save_settings(admin_client, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, tenant=TENANT)
+    ]
     ciphertext = stored_settings(app)["client_secret_encrypted"]
     seen.append(admin_client.get(SETTINGS_PAGE))
     seen.append(admin_client.get(SETTINGS_PAGE, headers={"HX-Request": "true"}))
@@ -41,7 +43,9 @@ def test_the_secret_never_comes_back(admin_client, app):
     seen.append(live_save(admin_client, "client_id", "not a guid"))
     seen.append(toggle_use_default(admin_client, "client_secret", on=False))
     seen.append(toggle_use_default(admin_client, "client_secret", on=True))
-    seen.append(admin_client.post(field_url("nothing"), headers=htmx_headers(admin_client, "nothing")))
+    seen.append(
+        admin_client.post(field_url("nothing"), headers=htmx_headers(admin_client, "nothing"))
+    )
     seen.append(admin_client.post(SETTINGS_PAGE, data={"client_secret": CLIENT_SECRET}))
     for response in seen:
         assert_hidden(response, CLIENT_SECRET, ciphertext)
@@ -91,7 +95,8 @@ def test_the_secret_is_stored_encrypted(admin_client, app, config):
 
 def test_a_secret_stays_readable_after_a_key_rotation(admin_client, app, config):
     live_save(admin_client, "client_secret", CLIENT_SECRET)
-    app.config["ENCRYPTION_KEYS"] = Fernet.generate_key().decode() + "\n" + config["ENCRYPTION_KEYS"]
+    new_key = Fernet.generate_key().decode()
+    app.config["ENCRYPTION_KEYS"] = new_key + "\n" + config["ENCRYPTION_KEYS"]
     html = admin_client.get(SETTINGS_PAGE).get_data(as_text=True)
     assert "cannot be decrypted" not in html
     assert element(html, "client_secret")["placeholder"] == "•••••••• saved"

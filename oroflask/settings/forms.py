@@ -1,5 +1,7 @@
 """The Microsoft Settings form, shared by Save Settings and the live save of one field."""
 
+from datetime import date
+
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import StopValidation
@@ -24,6 +26,23 @@ class RegistrationValue:
             raise StopValidation(str(error)) from None
 
 
+class ExpiryDate:
+    """Accept an empty value or a date written YYYY-MM-DD in a plausible range."""
+
+    def __call__(self, form: FlaskForm, field) -> None:
+        raw = (field.data or "").strip()
+        if not raw:
+            field.data = None
+            return
+        try:
+            value = date.fromisoformat(raw)
+        except ValueError:
+            raise StopValidation("Enter the date as YYYY-MM-DD, for example 2027-11-30.") from None
+        if not date(2000, 1, 1) <= value <= date(2100, 12, 31):
+            raise StopValidation("Enter the expiry date Azure shows for the secret (at most 24 months ahead).")
+        field.data = value
+
+
 class MicrosoftSettingsForm(FlaskForm):
     client_id = StringField(FIELDS["client_id"].label, validators=[RegistrationValue()])
     client_id_use_default = BooleanField("Use Default")
@@ -31,6 +50,13 @@ class MicrosoftSettingsForm(FlaskForm):
     client_secret_use_default = BooleanField("Use Default")
     tenant = StringField(FIELDS["tenant"].label, validators=[RegistrationValue()])
     tenant_use_default = BooleanField("Use Default")
+    client_secret_expires_on = StringField("Client secret expires on", validators=[ExpiryDate()])
+
+    def secret_expires_on(self) -> object:
+        """Return the validated expiry date, None to clear it, or KEEP when it was not sent."""
+        if not self.client_secret_expires_on.raw_data:
+            return KEEP
+        return self.client_secret_expires_on.data
 
     def validate_field(self, name: str) -> bool:
         """Validate one setting alone, as a live save does."""

@@ -26,7 +26,7 @@ def microsoft():
     status = 200
     if request.method == "POST":
         if form.validate():
-            service.save(form.changes(), current_user)
+            service.save(form.changes(), current_user, form.secret_expires_on())
             flash("Configuration saved", "success")
             return redirect(url_for("settings.microsoft"))
         status = 422
@@ -37,6 +37,7 @@ def microsoft():
         fields=[service.state(settings, field) for field in service.FIELDS.values()],
         redirect_uri=service.redirect_uri(request.url_root),
         submitted=request.method == "POST",
+        **_secret_expiry_context(settings),
         **connection_service.enable_row(settings),
     ), status
 
@@ -61,6 +62,31 @@ def use_default(name: str):
     form = MicrosoftSettingsForm()
     changed = service.set_use_default(field, form[name + "_use_default"].data, current_user)
     return _field_response(field, saved=changed)
+
+
+@bp.route(PAGE + "/fields/client_secret_expires_on", methods=["POST"])
+@admin_required
+def save_secret_expiry():
+    """Save the client secret's expiry date as it is entered (htmx), answering with its fragment."""
+    form = MicrosoftSettingsForm()
+    if not form.client_secret_expires_on.validate(form):
+        return _secret_expiry_response(form=form, status=422)
+    changed = service.save({}, current_user, form.secret_expires_on())
+    return _secret_expiry_response(saved=bool(changed))
+
+
+def _secret_expiry_context(settings) -> dict:
+    return {
+        "expires_on": settings.client_secret_expires_on,
+        "secret_warning": connection_service.secret_expiry_warning(settings.client_secret_expires_on),
+    }
+
+
+def _secret_expiry_response(*, form=None, saved=False, status=200):
+    settings = service.load()
+    return render_template(
+        "settings/_secret_expiry.html", form=form, saved=saved, **_secret_expiry_context(settings)
+    ), status
 
 
 def _field_or_404(name: str) -> service.Field:

@@ -62,6 +62,7 @@ FIELDS: dict[str, Field] = {
 }
 
 USE_DEFAULT = None
+SECRET_EXPIRY = "client_secret_expires_on"
 
 
 class _Keep:
@@ -165,11 +166,14 @@ def redirect_uri(request_root: str) -> str:
     return base + CALLBACK_PATH
 
 
-def save(changes: Mapping[str, object], user: User) -> list[str]:
+def save(
+    changes: Mapping[str, object], user: User, secret_expires_on: object = KEEP
+) -> list[str]:
     """Apply every change at once and record it; return the names of the fields that changed.
 
-    A change is a normalized value, USE_DEFAULT or KEEP. Values are validated by the caller
-    (the form); nothing is committed unless every change was applied.
+    A change is a normalized value, USE_DEFAULT or KEEP; `secret_expires_on` is a date, None
+    or KEEP. Values are validated by the caller (the form); nothing is committed unless every
+    change was applied.
     """
     settings = load()
     changed = []
@@ -177,6 +181,14 @@ def save(changes: Mapping[str, object], user: User) -> list[str]:
         for name, change in changes.items():
             if _apply(settings, FIELDS[name], change, user):
                 changed.append(name)
+        if secret_expires_on is not KEEP and secret_expires_on != settings.client_secret_expires_on:
+            settings.client_secret_expires_on = secret_expires_on
+            _record(
+                user,
+                SECRET_EXPIRY,
+                f"set to {secret_expires_on.isoformat()}" if secret_expires_on else "cleared",
+            )
+            changed.append(SECRET_EXPIRY)
         if changed:
             settings.updated_at = utcnow()
         db.session.commit()
@@ -205,10 +217,12 @@ def _apply(settings: MicrosoftSettings, field: Field, change: object, user: User
         description = "changed"
     else:
         description = f"set to {change}"
-    db.session.add(
-        SettingChange(user_id=user.id, user_email=user.email, field=field.name, change=description)
-    )
+    _record(user, field.name, description)
     return True
+
+
+def _record(user: User, name: str, description: str) -> None:
+    db.session.add(SettingChange(user_id=user.id, user_email=user.email, field=name, change=description))
 
 
 def set_use_default(field: Field, on: bool, user: User) -> bool:

@@ -1,0 +1,167 @@
+"""The connection row of the settings page: state on load, Verify, Disable, secret expiry."""
+
+from datetime import date, timedelta
+
+import pytest
+
+from oroflask.connection.models import MicrosoftConnection
+from oroflask.connection.service import secret_expiry_warning
+from oroflask.devidp.directory import DEFAULT_SECRET_ID
+from oroflask.extensions import db
+from oroflask.settings.models import MicrosoftSettings, SettingChange
+from tests.conftest import csrf_token
+
+from .conftest import ACCOUNT, PAGE, htmx
+
+VERIFY = PAGE + "/verify"
+DISABLE = PAGE + "/disable"
+EXPIRY = PAGE + "/fields/client_secret_expires_on"
+
+
+def live_save(client, name, value):
+    return client.post(f"{PAGE}/fields/{name}", data={name: value}, headers=htmx(client))
+
+
+def test_page_says_not_connected_before_enable(admin_client):
+    page = admin_client.get(PAGE).get_data(as_text=True)
+    assert "Not connected." in page
+    assert 'id="enable"' in page and ">Enable<" in page
+
+
+def test_page_shows_the_connection_with_its_scopes(flow):
+    flow.run()
+    page = flow.client.get(PAGE).get_data(as_text=True)
+    assert f"Connected as <strong>{ACCOUNT}</strong> since" in page
+    assert "https://outlook.office.com/IMAP.AccessAsUser.All" in page
+
+
+def test_changing_the_client_id_needs_a_reconnect(flow):
+    flow.run()
+    live_save(flow.client, "client_id", "11111111-2222-3333-4444-555555555555")
+    page = flow.client.get(PAGE).get_data(as_text=True)
+    assert "Reconnect needed" in page and "Application (Client) ID changed" in page
+    assert ">Reconnect<" in page
+
+
+def test_changing_the_tenant_needs_a_reconnect(flow):
+    flow.run()
+    live_save(flow.client, "tenant", "fabrikam.onmicrosoft.com")
+    page = flow.client.get(PAGE).get_data(as_text=True)
+    assert "Directory (tenant) ID changed" in page
+
+
+def test_changing_only_the_secret_keeps_the_connection(flow):
+    flow.run()
+    live_save(flow.client, "client_secret", "Another~secret.value")
+    page = flow.client.get(PAGE).get_data(as_text=True)
+    assert f"Connected as <strong>{ACCOUNT}</strong>" in page
+    assert "Reconnect needed" not in page
+
+
+def test_verify_accepts_good_credentials(admin_client):
+    response = admin_client.post(VERIFY, headers=htmx(admin_client))
+    assert "are valid" in response.get_data(as_text=True)
+
+
+def test_verify_puts_a_wrong_secret_under_the_secret(admin_client):
+    live_save(admin_client, "client_secret", "Wrong~secret.value")
+    text = admin_client.post(VERIFY, headers=htmx(admin_client)).get_data(as_text=True)
+    assert 'id="field-client_secret" hx-swap-oob="true"' in text
+    assert "The client secret is wrong (AADSTS7000215)" in text
+    assert "Wrong~secret.value" not in text
+
+
+def test_verify_names_the_secret_id_mistake(admin_client):
+    live_save(admin_client, "client_secret", DEFAULT_SECRET_ID)
+    text = admin_client.post(VERIFY, headers=htmx(admin_client)).get_data(as_text=True)
+    assert "not its Secret ID" in text
+
+
+def test_verify_puts_an_unknown_tenant_under_the_tenant(admin_client):
+    live_save(admin_client, "tenant", "99999999-9999-9999-9999-999999999999")
+    text = admin_client.post(VERIFY, headers=htmx(admin_client)).get_data(as_text=True)
+    assert 'id="field-tenant" hx-swap-oob="true"' in text and "AADSTS90002" in text
+
+
+def test_verify_puts_an_unknown_client_under_the_client_id(admin_client):
+    live_save(admin_client, "client_id", "99999999-9999-9999-9999-999999999999")
+    text = admin_client.post(VERIFY, headers=htmx(admin_client)).get_data(as_text=True)
+    assert 'id="field-client_id" hx-swap-oob="true"' in text and "AADSTS700016" in text
+
+
+def test_verify_reports_an_expired_secret(admin_client):
+    live_save(admin_client, "client_id", "11111111-2222-3333-4444-555555555555")
+    live_save(admin_client, "client_secret", "Old~secret.value")
+    text = admin_client.post(VERIFY, headers=htmx(admin_client)).get_data(as_text=True)
+    assert "The client secret has expired" in text
+
+
+def test_verify_without_javascript_flashes_the_result(admin_client):
+    response = admin_client.post(VERIFY, data={"csrf_token": csrf_token(admin_client, PAGE)}, follow_redirects=True)
+    assert "are valid" in response.get_data(as_text=True)
+
+
+def test_disable_asks_then_deletes_the_tokens(app, flow):
+    flow.run()
+    confirm = flow.client.get(DISABLE, headers=htmx(flow.client)).get_data(as_text=True)
+    assert "delete the stored tokens?" in confirm
+    response = flow.client.post(DISABLE, data={"csrf_token": csrf_token(flow.client, PAGE)})
+    assert response.status_code == 302
+    with app.app_context():
+        assert db.session.get(MicrosoftConnection, 1) is None
+        assert not db.session.get(MicrosoftSettings, 1).emails_sync_enabled
+    page = flow.client.get(PAGE).get_data(as_text=True)
+    assert "Emails sync is disabled and the stored tokens are deleted." in page
+    assert "Not connected." in page
+
+
+def test_disable_without_the_token_deletes_nothing(app, flow):
+    flow.run()
+    response = flow.client.post(DISABLE, data={})
+    assert response.status_code == 400
+    with app.app_context():
+        assert db.session.get(MicrosoftConnection, 1) is not None
+
+
+def test_enable_without_javascript_goes_through_the_same_window(app, flow):
+    response = flow.client.post(PAGE + "/authorization", data={"csrf_token": csrf_token(flow.client, PAGE)})
+    assert response.status_code == 302 and "window=same" in response.headers["Location"]
+    flow.authorize_url = flow.client.get(response.headers["Location"]).headers["Location"]
+    flow.approve()
+    back = flow.callback()
+    assert back.status_code == 302 and back.headers["Location"].endswith(PAGE)
+    page = flow.client.get(PAGE).get_data(as_text=True)
+    assert f"Authorization succeeded: connected as {ACCOUNT}" in page
+
+
+@pytest.mark.parametrize(
+    "days, expected",
+    [(45, None), (30, "expires in 30 days"), (1, "expires in 1 day "), (0, "expires today"), (-3, "expired on")],
+)
+def test_secret_expiry_warning(days, expected):
+    today = date(2026, 11, 23)
+    warning = secret_expiry_warning(today + timedelta(days=days), today)
+    if expected is None:
+        assert warning is None
+    else:
+        assert expected in warning and "Certificates & secrets" in warning
+
+
+def test_secret_expiry_is_saved_live_and_warned(app, admin_client):
+    soon = (date.today() + timedelta(days=10)).isoformat()
+    response = admin_client.post(EXPIRY, data={"client_secret_expires_on": soon}, headers=htmx(admin_client))
+    text = response.get_data(as_text=True)
+    assert response.status_code == 200 and "Saved" in text and "expires in 10 days" in text
+    with app.app_context():
+        assert db.session.get(MicrosoftSettings, 1).client_secret_expires_on.isoformat() == soon
+        change = db.session.execute(db.select(SettingChange)).scalars().all()[-1]
+        assert change.field == "client_secret_expires_on" and soon in change.change
+    assert "expires in 10 days" in admin_client.get(PAGE).get_data(as_text=True)
+
+
+def test_secret_expiry_refuses_a_malformed_date(app, admin_client):
+    response = admin_client.post(EXPIRY, data={"client_secret_expires_on": "next year"}, headers=htmx(admin_client))
+    assert response.status_code == 422
+    assert "YYYY-MM-DD" in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.get(MicrosoftSettings, 1).client_secret_expires_on is None
