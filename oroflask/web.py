@@ -65,6 +65,8 @@ def _security_headers(response: Response) -> Response:
     response.headers["Referrer-Policy"] = "same-origin"
     if request.endpoint != "static":
         response.headers.setdefault("Cache-Control", "no-store")
+        # Pages and their htmx fragments share URLs (errors, redirects): caches must tell them apart.
+        response.vary.add("HX-Request")
     return response
 
 

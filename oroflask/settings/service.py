@@ -99,8 +99,25 @@ def load() -> MicrosoftSettings:
 
 
 def default_value(field: Field) -> str:
-    """Return the value configured behind Use Default, or an empty text."""
-    return (current_app.config.get(field.default_key) or "").strip()
+    """Return the value configured behind Use Default, normalized; empty when none or invalid."""
+    try:
+        return _configured_default(field)
+    except identifiers.InvalidValue:
+        return ""
+
+
+def default_problem(field: Field) -> str | None:
+    """Say what is wrong with the configured default, if anything."""
+    try:
+        _configured_default(field)
+    except identifiers.InvalidValue as error:
+        return f"The configured default ({field.default_variable}) is not used: {error}"
+    return None
+
+
+def _configured_default(field: Field) -> str:
+    raw = (current_app.config.get(field.default_key) or "").strip()
+    return field.normalize(raw) if raw else ""
 
 
 def stored_value(settings: MicrosoftSettings, field: Field) -> str | None:
@@ -144,6 +161,7 @@ def state(settings: MicrosoftSettings, field: Field) -> FieldState:
         value="" if field.secret else value,
         is_set=bool(value),
         warning=warning,
+        problem=default_problem(field) if stored is None else None,
     )
 
 

@@ -165,3 +165,11 @@ def test_secret_expiry_refuses_a_malformed_date(app, admin_client):
     assert "YYYY-MM-DD" in response.get_data(as_text=True)
     with app.app_context():
         assert db.session.get(MicrosoftSettings, 1).client_secret_expires_on is None
+
+
+@pytest.mark.parametrize("key, value", [("MICROSOFT_TENANT", "consumers"), ("MICROSOFT_CLIENT_ID", "not-a-guid")])
+def test_an_invalid_configured_default_is_reported_not_used(app, admin_client, key, value):
+    app.config[key] = value
+    page = admin_client.get(PAGE).get_data(as_text=True)
+    assert f"The configured default (OROFLASK_{key}) is not used" in page
+    assert "To enable, enter:" in page
