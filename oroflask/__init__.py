@@ -4,7 +4,7 @@ import os
 
 from flask import Flask
 
-from . import config, database, web
+from . import config, database, logs, web
 from .extensions import csrf, db, login_manager, migrate
 
 
@@ -24,6 +24,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config.from_mapping(test_config)
     config.finalize(app)
 
+    logs.init_app(app)
     db.init_app(app)
     database.init_app(app)
     migrate.init_app(

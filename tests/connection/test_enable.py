@@ -234,3 +234,51 @@ def test_plain_authority_is_refused_for_a_remote_host(app, admin_client):
     response = admin_client.post(START, headers=htmx(admin_client))
     assert response.status_code == 422
     assert "https://" in response.get_data(as_text=True)
+
+
+@pytest.fixture
+def multi_tenant_idp():
+    """A provider whose application accepts accounts of any directory."""
+    from oroflask.devidp import create_app as create_identity_provider
+    from oroflask.devidp.directory import DEFAULT_SECRET_ID, DEFAULT_SECRET_VALUE, DEFAULT_TENANT_ID
+    from oroflask.devidp.testing import serve
+
+    client = {
+        "client_id": "22222222-3333-4444-5555-666666666666",
+        "tenant": DEFAULT_TENANT_ID,
+        "multi_tenant": True,
+        "secrets": [{"id": DEFAULT_SECRET_ID, "value": DEFAULT_SECRET_VALUE, "expires": "2099-01-01"}],
+        "redirect_uris": [CALLBACK],
+    }
+    with serve(create_identity_provider({"clients": [client]})) as base_url:
+        yield base_url
+
+
+@pytest.mark.parametrize("tenant", ["organizations", "common"])
+def test_multi_tenant_issuer_is_checked_against_the_tokens_tenant(app, admin_client, multi_tenant_idp, tenant):
+    from .conftest import Flow
+
+    app.config.update(
+        MICROSOFT_AUTHORITY=multi_tenant_idp,
+        MICROSOFT_CLIENT_ID="22222222-3333-4444-5555-666666666666",
+        MICROSOFT_TENANT=tenant,
+    )
+    flow = Flow(admin_client, multi_tenant_idp)
+    response = flow.run()
+    assert f"Authorization succeeded: connected as {ACCOUNT}" in response.get_data(as_text=True)
+    connection = stored_connection(app)
+    assert connection.tenant == tenant and connection.tenant_id != tenant
+
+
+def test_multi_tenant_wrong_issuer_is_refused(app, admin_client, multi_tenant_idp):
+    from .conftest import Flow
+
+    app.config.update(
+        MICROSOFT_AUTHORITY=multi_tenant_idp,
+        MICROSOFT_CLIENT_ID="22222222-3333-4444-5555-666666666666",
+        MICROSOFT_TENANT="organizations",
+    )
+    behave(multi_tenant_idp, id_token="issuer")
+    response = Flow(admin_client, multi_tenant_idp).run()
+    assert "failed a security check" in response.get_data(as_text=True)
+    assert stored_connection(app) is None
