@@ -33,6 +33,9 @@ def _configure_sqlite(connection, _record) -> None:
     cursor.execute("PRAGMA busy_timeout = 5000")
     if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "memory":
         cursor.execute("PRAGMA journal_mode = WAL")
+        # In WAL mode NORMAL loses no committed data on a crash of the process, only on a power
+        # cut of the last transactions, and spares an fsync per commit.
+        cursor.execute("PRAGMA synchronous = NORMAL")
     cursor.close()
 
 

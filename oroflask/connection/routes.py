@@ -51,6 +51,8 @@ def begin(attempt_id: str):
     response = service.begin(attempt, same_window=request.args.get("window") == "same")
     if response is not None:
         return response
+    if attempt.status not in TERMINAL:
+        return _refused("This authorization was already opened in another window. Click Enable to start again.")
     return _result(attempt)
 
 

@@ -282,6 +282,8 @@ def check_credentials(registration: Registration) -> None:
 
 
 def _grant(token: dict) -> Grant:
+    if not isinstance(token.get("access_token"), str) or not token["access_token"]:
+        raise ProviderUnavailable("Microsoft answered without an access token")
     try:
         lifetime = int(token.get("expires_in") or 3600)
     except (TypeError, ValueError):

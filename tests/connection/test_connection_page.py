@@ -9,17 +9,13 @@ from oroflask.connection.service import secret_expiry_warning
 from oroflask.devidp.directory import DEFAULT_SECRET_ID
 from oroflask.extensions import db
 from oroflask.settings.models import MicrosoftSettings, SettingChange
-from tests.conftest import csrf_token
+from tests.conftest import csrf_token, live_save
 
 from .conftest import ACCOUNT, PAGE, htmx
 
 VERIFY = PAGE + "/verify"
 DISABLE = PAGE + "/disable"
 EXPIRY = PAGE + "/fields/client_secret_expires_on"
-
-
-def live_save(client, name, value):
-    return client.post(f"{PAGE}/fields/{name}", data={name: value}, headers=htmx(client))
 
 
 def test_page_says_not_connected_before_enable(admin_client):

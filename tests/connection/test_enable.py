@@ -282,3 +282,11 @@ def test_multi_tenant_wrong_issuer_is_refused(app, admin_client, multi_tenant_id
     response = Flow(admin_client, multi_tenant_idp).run()
     assert "failed a security check" in response.get_data(as_text=True)
     assert stored_connection(app) is None
+
+
+def test_opening_the_sign_in_twice_is_refused(app, flow):
+    flow.start()
+    flow.begin()
+    again = flow.client.get(flow.started["url"])
+    assert again.status_code == 400
+    assert "already opened in another window" in again.get_data(as_text=True)

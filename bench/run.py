@@ -1,0 +1,265 @@
+"""Measure oroflask under gunicorn against a bare Flask "hello world" with the same settings.
+
+    .venv/bin/python bench/run.py [--duration 10] [--connections 32] [--database sqlite|URL]
+
+Starts both under gunicorn on loopback ports (gunicorn.conf.py for both), prepares a realistic
+database (a logged-in admin, one configured connection, a finished authorization attempt),
+loads each URL with wrk (Debian package `wrk`), and prints a Markdown table.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+
+import requests
+from cryptography.fernet import Fernet
+from sqlalchemy import event
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from oroflask import create_app  # noqa: E402
+from oroflask.auth import service as accounts  # noqa: E402
+from oroflask.connection.models import AuthorizationAttempt, MicrosoftConnection  # noqa: E402
+from oroflask.database import utcnow  # noqa: E402
+from oroflask.encryption import encrypt  # noqa: E402
+from oroflask.extensions import db  # noqa: E402
+from oroflask.settings import service as settings_service  # noqa: E402
+
+ADMIN = "bench@example.com"
+PASSWORD = "benchmark password"
+PAGE = "/admin/config/integrations/microsoft"
+CLIENT_ID = "0d6c3b8e-4a1f-4f2b-8e7d-9b5a1c3e6f20"
+TENANT = "5f1c9a2e-7b3d-4e8a-9c61-2d4b8f0e3a71"
+ATTEMPT = "bench-attempt-finished-0000000"
+GOALS = {"settings page": 0.50, "status poll": 0.75, "live save": 0.35}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds of load per URL")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--database", default="sqlite", help="'sqlite' or a SQLAlchemy URL")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is missing: apt-get install wrk")
+    with tempfile.TemporaryDirectory() as instance:
+        environment = prepare(Path(instance), args.database)
+        rows = []
+        with gunicorn("bench.hello:app", {}) as (hello_url, _):
+            hello = load(hello_url, "/", args)
+        with gunicorn("wsgi:app", environment) as (app_url, master):
+            session = signed_in(app_url)
+            cookie = "session=" + session.cookies["session"]
+            csrf = re.search(r'"X-CSRFToken": "([^"]+)"', session.get(app_url + PAGE).text).group(1)
+            htmx = {"HX-Request": "true", "X-CSRFToken": csrf, "Cookie": cookie}
+            cases = [
+                ("settings page", PAGE, {"Cookie": cookie}, None),
+                ("status poll", f"{PAGE}/authorization/{ATTEMPT}", htmx, None),
+                ("live save", f"{PAGE}/fields/client_id", htmx, "live_save.lua"),
+                ("/healthz", "/healthz", {}, None),
+            ]
+            for name, path, headers, script in cases:
+                rows.append((name, path, load(app_url, path, args, headers, script)))
+            memory = worker_rss(master)
+        queries = count_queries(environment, [(name, path) for name, path, _ in rows])
+    print_table(hello, rows, queries, memory, args)
+
+
+def prepare(instance: Path, database: str) -> dict:
+    """Build the database a running installation has: an admin, settings, a live connection."""
+    environment = {
+        "OROFLASK_INSTANCE_PATH": str(instance),
+        "OROFLASK_SECRET_KEY": "benchmark",
+        "OROFLASK_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "OROFLASK_SQLALCHEMY_DATABASE_URI": (
+            f"sqlite:///{instance}/bench.sqlite" if database == "sqlite" else database
+        ),
+        "OROFLASK_LOG_LEVEL": "WARNING",
+    }
+    os.environ.update(environment)
+    app = create_app()
+    with app.app_context():
+        import flask_migrate
+
+        flask_migrate.upgrade()
+        admin = accounts.create_user(ADMIN, PASSWORD, role="admin")
+        db.session.commit()
+        accounts.retire_setup_code()
+        settings = settings_service.load()
+        settings.client_id = CLIENT_ID
+        settings.tenant = TENANT
+        settings.client_secret_encrypted = encrypt("Bench~secret.value.for.load.tests.0123")
+        settings.emails_sync_enabled = True
+        db.session.add(
+            MicrosoftConnection(
+                id=1,
+                account="adele@contoso.onmicrosoft.com",
+                client_id=CLIENT_ID,
+                tenant=TENANT,
+                tenant_id=TENANT,
+                object_id="3c2a7e91-5d4b-4f8e-a1c6-8b0d2e7f4a59",
+                scopes="openid profile email offline_access https://outlook.office.com/IMAP.AccessAsUser.All "
+                "https://outlook.office.com/SMTP.Send",
+                access_token_encrypted=encrypt("a" * 1500),
+                refresh_token_encrypted=encrypt("r" * 900),
+                access_token_expires_at=utcnow() + timedelta(hours=1),
+            )
+        )
+        db.session.add(
+            AuthorizationAttempt(
+                id=ATTEMPT,
+                user_id=admin.id,
+                client_id=CLIENT_ID,
+                tenant=TENANT,
+                redirect_uri="http://127.0.0.1/oauth/microsoft/callback",
+                status="succeeded",
+                finished_at=utcnow(),
+                account="adele@contoso.onmicrosoft.com",
+            )
+        )
+        db.session.commit()
+        db.engine.dispose()
+    return environment
+
+
+@contextmanager
+def gunicorn(target: str, environment: dict):
+    """Run `target` under gunicorn with the project's gunicorn.conf.py; yield its URL and pid."""
+    port = free_port()
+    command = [
+        str(ROOT / ".venv/bin/gunicorn"),
+        "-c", str(ROOT / "gunicorn.conf.py"),
+        "--bind", f"127.0.0.1:{port}",
+        "--access-logfile", "/dev/null",
+        target,
+    ]
+    process = subprocess.Popen(
+        command, cwd=ROOT, env={**os.environ, **environment},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                requests.get(url + "/", timeout=1)
+                break
+            except requests.ConnectionError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit("gunicorn did not start:\n" + process.stderr.read().decode())
+                time.sleep(0.2)
+        yield url, process.pid
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def signed_in(url: str) -> requests.Session:
+    session = requests.Session()
+    page = session.get(url + "/login").text
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    answer = session.post(url + "/login", data={"email": ADMIN, "password": PASSWORD, "csrf_token": token})
+    if answer.url.rstrip("/") != url + PAGE:
+        raise SystemExit("could not sign in for the benchmark")
+    return session
+
+
+def load(base: str, path: str, args, headers: dict | None = None, script: str | None = None) -> dict:
+    """Run wrk against `path`; return requests/s, p50 and p99 latency (ms), and non-2xx count."""
+    command = ["wrk", "--latency", "-t", str(args.threads), "-c", str(args.connections), "-d", f"{args.duration}s"]
+    environment = dict(os.environ)
+    if script:
+        command += ["-s", str(Path(__file__).with_name(script))]
+        environment.update(BENCH_PATH=path, BENCH_CSRF=headers["X-CSRFToken"], BENCH_COOKIE=headers["Cookie"])
+    else:
+        for name, value in (headers or {}).items():
+            command += ["-H", f"{name}: {value}"]
+    output = subprocess.run(command + [base + path], capture_output=True, text=True, env=environment, check=True).stdout
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "p50": _milliseconds(re.search(r"\s50%\s+([\d.]+\w+)", output).group(1)),
+        "p99": _milliseconds(re.search(r"\s99%\s+([\d.]+\w+)", output).group(1)),
+        "errors": int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", output)) else 0,
+    }
+
+
+def _milliseconds(text: str) -> float:
+    value, unit = float(re.match(r"[\d.]+", text).group(0)), re.search(r"[a-z]+$", text).group(0)
+    return value * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def worker_rss(master: int) -> int:
+    """Return the largest resident memory of the gunicorn workers, in kB."""
+    children = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout.split()
+    sizes = []
+    for pid in children:
+        status = Path(f"/proc/{pid}/status").read_text()
+        sizes.append(int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)))
+    return max(sizes)
+
+
+def count_queries(environment: dict, cases: list[tuple[str, str]]) -> dict:
+    """Count the SQL statements and response bytes of one request of each case, in process."""
+    os.environ.update(environment)
+    app = create_app()
+    counted = {}
+    with app.app_context():
+        engine = db.engine
+    statements: list[int] = []
+    event.listen(engine, "before_cursor_execute", lambda *a, **k: statements.append(1))
+    app.config["WTF_CSRF_ENABLED"] = False
+    client = app.test_client()
+    client.post("/login", data={"email": ADMIN, "password": PASSWORD})
+    for name, path in cases:
+        headers = {"HX-Request": "true"} if name != "settings page" else {}
+        client.get(PAGE)  # warm up caches as a running worker has them
+        statements.clear()
+        if name == "live save":
+            response = client.post(path, data={"client_id": CLIENT_ID}, headers=headers)
+        else:
+            response = client.get(path, headers=headers)
+        counted[name] = (len(statements), len(response.get_data()), response.status_code)
+    return counted
+
+
+def print_table(hello: dict, rows, queries: dict, memory: int, args) -> None:
+    print(f"\nwrk: {args.connections} connections, {args.threads} threads, {args.duration} s per URL; "
+          f"gunicorn.conf.py; {os.cpu_count()} CPUs\n")
+    print("| URL | req/s | × hello world | p50 ms | p99 ms | SQL queries | response bytes | non-2xx | goal |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    print(f"| hello world (bare Flask) | {hello['rps']:.0f} | 1.00 | {hello['p50']:.2f} | {hello['p99']:.2f} | 0 | 13 | {hello['errors']} | ceiling |")
+    for name, path, result in rows:
+        ratio = result["rps"] / hello["rps"]
+        count, size, _ = queries[name]
+        goal = GOALS.get(name)
+        verdict = ""
+        if goal is not None:
+            verdict = f"≥ {goal:.0%}: {'met' if ratio >= goal else 'NOT met'}"
+        if name == "status poll":
+            verdict += f"; p99 < 20 ms: {'met' if result['p99'] < 20 else 'NOT met'}"
+        print(f"| {name} | {result['rps']:.0f} | {ratio:.2f} | {result['p50']:.2f} | {result['p99']:.2f} | "
+              f"{count} | {size} | {result['errors']} | {verdict} |")
+    print(f"\nLargest gunicorn worker RSS after the load: {memory / 1024:.1f} MB "
+          f"(goal < 80 MB: {'met' if memory < 80 * 1024 else 'NOT met'})")
+
+
+if __name__ == "__main__":
+    main()
