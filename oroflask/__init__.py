@@ -4,7 +4,7 @@ import os
 
 from flask import Flask
 
-from . import config, database, logs, web
+from . import config, database, encryption, health, logs, web
 from .extensions import csrf, db, login_manager, migrate
 
 
@@ -37,10 +37,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
     web.init_app(app)
+    encryption.init_app(app)
 
     from . import auth, connection, settings
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(settings.bp)
     app.register_blueprint(connection.bp)
+    app.register_blueprint(health.bp)
     return app

@@ -11,6 +11,8 @@ SECRET_KEY_FILE = "secret_key"
 ENCRYPTION_KEYS_FILE = "encryption.keys"
 DATABASE_FILE = "oroflask.sqlite"
 ENVIRONMENT_PREFIX = "OROFLASK"
+# Where app.extensions records the keys file, when the keys come from one (see encryption.py).
+ENCRYPTION_KEYS_SOURCE = "oroflask.encryption_keys_file"
 
 # Values that must stay text even when an environment variable looks like JSON
 # (Flask's from_prefixed_env would turn OROFLASK_MICROSOFT_CLIENT_SECRET=123 into an int).
@@ -22,7 +24,15 @@ TEXT_KEYS = (
     "MICROSOFT_TENANT",
     "MICROSOFT_AUTHORITY",
     "PUBLIC_URL",
+    "LOG_LEVEL",
 )
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# The X-Forwarded-* headers that OROFLASK_PROXY_FIX counts hops of, as Werkzeug's ProxyFix names
+# them. A bare number trusts only the two that every proxy sets (For, Proto): a proxy that passes
+# a client's X-Forwarded-Host on unchanged would otherwise let it choose the host.
+PROXY_HEADERS = ("x_for", "x_proto", "x_host", "x_port", "x_prefix")
+PROXY_HEADERS_OF_A_NUMBER = ("x_for", "x_proto")
 
 
 def defaults(instance_path: str) -> dict:
@@ -37,6 +47,9 @@ def defaults(instance_path: str) -> dict:
         "MICROSOFT_AUTHORITY": "https://login.microsoftonline.com",
         "MICROSOFT_HTTP_TIMEOUT": (3.05, 10.0),
         "PUBLIC_URL": "",
+        "TRUSTED_HOSTS": None,
+        "PROXY_FIX": 0,
+        "LOG_LEVEL": "INFO",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": None,
@@ -68,17 +81,57 @@ def finalize(app: Flask) -> None:
             instance / SECRET_KEY_FILE, lambda: secrets.token_urlsafe(48)
         )
     if not app.config["ENCRYPTION_KEYS"]:
+        keys_file = instance / ENCRYPTION_KEYS_FILE
         app.config["ENCRYPTION_KEYS"] = read_or_create(
-            instance / ENCRYPTION_KEYS_FILE, lambda: Fernet.generate_key().decode()
+            keys_file, lambda: Fernet.generate_key().decode()
         )
+        # Recorded so that the keys are re-read when rotate-key rewrites the file.
+        app.extensions[ENCRYPTION_KEYS_SOURCE] = keys_file
     app.config["PUBLIC_URL"] = app.config["PUBLIC_URL"].rstrip("/")
     secure = app.config["PUBLIC_URL"].startswith("https://")
     for key in ("SESSION_COOKIE_SECURE", "REMEMBER_COOKIE_SECURE"):
         if app.config[key] is None:
             app.config[key] = secure
+    app.config["TRUSTED_HOSTS"] = trusted_hosts(app.config["TRUSTED_HOSTS"])
+    app.config["PROXY_FIX"] = proxy_hops(app.config["PROXY_FIX"])
+    level = app.config["LOG_LEVEL"].strip().upper()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {level!r}")
+    app.config["LOG_LEVEL"] = level
     # The session cookie goes to the provider's redirect back to us: Strict would drop it.
     if app.config["SESSION_COOKIE_SAMESITE"] not in ("Lax", "None"):
         raise ValueError("SESSION_COOKIE_SAMESITE must be Lax (or None) for the OAuth redirect to work")
+
+
+def trusted_hosts(value) -> list[str] | None:
+    """Return the host names requests may name, from a list or a comma-separated text; None: any."""
+    if isinstance(value, str):
+        value = value.replace(",", " ").split()
+    if not value:
+        return None
+    if not isinstance(value, (list, tuple)) or not all(isinstance(host, str) for host in value):
+        raise ValueError("TRUSTED_HOSTS must be a list of host names, or host names separated by commas")
+    return [host.strip().lower() for host in value]
+
+
+def proxy_hops(value) -> dict[str, int]:
+    """Return how many proxies' X-Forwarded-* headers to trust, header by header (0: none).
+
+    A number counts hops of X-Forwarded-For and -Proto; an object names each header
+    ({"x_for": 1, "x_proto": 1, "x_host": 1}).
+    """
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return {name: value if name in PROXY_HEADERS_OF_A_NUMBER else 0 for name in PROXY_HEADERS}
+    if isinstance(value, dict) and set(value) <= set(PROXY_HEADERS) and all(
+        isinstance(hops, int) and not isinstance(hops, bool) and hops >= 0 for hops in value.values()
+    ):
+        return {name: value.get(name, 0) for name in PROXY_HEADERS}
+    raise ValueError(
+        "PROXY_FIX must be a number of proxies (0: none), or an object of numbers whose keys are "
+        + ", ".join(PROXY_HEADERS)
+    )
 
 
 def read_or_create(path: Path, generate) -> str:

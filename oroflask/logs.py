@@ -1,30 +1,58 @@
-"""Logging that never carries a secret: values of sensitive parameters are redacted."""
+"""Logging: one line per event with the request's id, and never a secret (redacted before writing).
+
+The application's and the development server's records go through `LineFormatter`; gunicorn's
+error and access logs do too when it runs with gunicorn.conf.py (`GunicornLogger`).
+"""
 
 import logging
 import re
+import secrets
+import sys
 
-from flask import Flask
+from flask import Flask, Response, has_request_context, request
+from gunicorn import glogging
 
-SENSITIVE = (
+# Parameter names whose values are secrets: anything ending in token, secret or password, and the
+# OAuth parameters that are as good as one (a code, its PKCE verifier, the state, the nonce).
+_SECRET_NAMES = (
+    r"[\w-]*(?:token|secret|password|passwd)",
     "code",
+    "code_verifier",
     "state",
     "session_state",
     "nonce",
-    "code_verifier",
-    "access_token",
-    "refresh_token",
-    "id_token",
-    "client_secret",
-    "password",
-    "csrf_token",
+    "assertion",
+    "client_assertion",
+    "encryption_keys",
+    "secret_key",
 )
-_PARAMETER = re.compile(r"(?i)\b(" + "|".join(SENSITIVE) + r")(=|\"?\s*:\s*\"?)([^&\s\"',;]+)")
-_BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]+")
+_PARAMETER = re.compile(
+    r"(?i)\b(" + "|".join(_SECRET_NAMES) + r")(=|[\"']?\s*:\s*[\"']?)([^&\s\"',;]+)"
+)
+# Values that are secrets whatever they are called: credentials of an Authorization header,
+# JWTs (access and id tokens) and Fernet tokens (the encrypted columns).
+_AUTHORIZATION = re.compile(r"(?i)\b((?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]+")
+_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
+_FERNET = re.compile(r"\bgAAAAA[A-Za-z0-9_-]{20,}={0,2}")
+REDACTED = "[redacted]"
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_REQUEST_ID_KEY = "oroflask.request_id"
+# What a proxy's request id may look like (nginx's $request_id, a UUID); anything else is replaced,
+# so that a client cannot write what it likes into the log.
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+LINE_FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
+HEALTH_CHECK_PATH = "/healthz"
 
 
 def redact(text: str) -> str:
-    """Return `text` with the values of sensitive parameters and bearer tokens replaced."""
-    return _BEARER.sub(r"\1[redacted]", _PARAMETER.sub(r"\1\2[redacted]", text))
+    """Return `text` with sensitive parameters' values and anything shaped like a token replaced."""
+    text = _PARAMETER.sub(r"\1\2" + REDACTED, text)
+    text = _AUTHORIZATION.sub(r"\1" + REDACTED, text)
+    text = _JWT.sub(REDACTED, text)
+    return _FERNET.sub(REDACTED, text)
 
 
 class RedactingFilter(logging.Filter):
@@ -38,9 +66,87 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+def request_id() -> str:
+    """Return the current request's id: the proxy's X-Request-ID when it looks sane, else a new one."""
+    environ = request.environ
+    if _REQUEST_ID_KEY not in environ:
+        given = request.headers.get(REQUEST_ID_HEADER, "")
+        environ[_REQUEST_ID_KEY] = given if _SANE_REQUEST_ID.fullmatch(given) else secrets.token_hex(16)
+    return environ[_REQUEST_ID_KEY]
+
+
+class LineFormatter(logging.Formatter):
+    """Format a record as one line (time, level, request id, logger, message), redacted.
+
+    Line breaks, of a traceback or of a value a user typed, are written as \\n so that every
+    event stays on one line and no one can forge a second one.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(LINE_FORMAT, TIME_FORMAT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        if not getattr(record, "request_id", None):
+            record.request_id = request_id() if has_request_context() else "-"
+        line = redact(super().format(record))
+        return line.replace("\r", "\\r").replace("\n", "\\n")
+
+
+class _StandardError:
+    """sys.stderr as it is when written to (a test runner or a daemon may replace it)."""
+
+    def write(self, text: str) -> None:
+        sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+_handler = logging.StreamHandler(_StandardError())
+_handler.setFormatter(LineFormatter())
+
+
 def init_app(app: Flask) -> None:
-    """Redact the application's and the development server's log records (request lines carry
-    the OAuth callback's code and state in their query string)."""
-    for logger in (app.logger, logging.getLogger("werkzeug"), logging.getLogger("oroflask")):
+    """Write the application's and the development server's records as redacted lines at LOG_LEVEL,
+    and give every request an id (answered in X-Request-ID)."""
+    application_logger = logging.getLogger(app.name)
+    # Added before app.logger is first used, so that Flask does not add its own handler too.
+    for logger in (application_logger, logging.getLogger("werkzeug")):
+        if _handler not in logger.handlers:
+            logger.addHandler(_handler)
+        # On the loggers as well as in the formatter, so that other handlers get redacted records.
         if not any(isinstance(existing, RedactingFilter) for existing in logger.filters):
             logger.addFilter(RedactingFilter())
+    # Only oroflask's own logger: Authlib's keeps the INFO level identity.py gives it (Authlib
+    # logs the PKCE code verifier at DEBUG).
+    application_logger.setLevel(app.config["LOG_LEVEL"])
+    app.after_request(_answer_request_id)
+
+
+def _answer_request_id(response: Response) -> Response:
+    response.headers[REQUEST_ID_HEADER] = request_id()
+    return response
+
+
+class GunicornLogger(glogging.Logger):
+    """gunicorn's error and access logs as oroflask writes its own: one redacted line per event.
+
+    The access line carries the request id of the application's log lines; successful health
+    checks are left out, as a load balancer asks every few seconds.
+    """
+
+    def setup(self, cfg) -> None:
+        super().setup(cfg)
+        for logger in (self.error_log, self.access_log):
+            for handler in logger.handlers:
+                handler.setFormatter(LineFormatter())
+
+    def access(self, resp, req, environ, request_time) -> None:
+        if not self.access_log_enabled:
+            return
+        if environ.get("PATH_INFO") == HEALTH_CHECK_PATH and str(resp.status).startswith("200"):
+            return
+        atoms = self.atoms_wrapper_class(self.atoms(resp, req, environ, request_time))
+        self.access_log.info(
+            self.cfg.access_log_format, atoms, extra={"request_id": environ.get(_REQUEST_ID_KEY, "-")}
+        )

@@ -1,12 +1,14 @@
-"""What every request and response shares: form decoding, security headers, error pages."""
+"""What every request and response shares: the proxy in front, form decoding, security headers,
+error pages."""
 
 from urllib.parse import parse_qsl
 
 import flask
 from flask import Flask, Response, current_app, render_template, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, SecurityError
 from werkzeug.formparser import FormDataParser
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .htmx import is_htmx_request
 
@@ -50,9 +52,14 @@ class Request(flask.Request):
 
 
 def init_app(app: Flask) -> None:
-    """Decode forms as text, and register the security headers and the error handlers."""
+    """Trust the configured proxies, decode forms as text, and register the security headers and
+    the error handlers."""
+    hops = app.config["PROXY_FIX"]
+    if any(hops.values()):
+        app.wsgi_app = ProxyFix(app.wsgi_app, **hops)
     app.request_class = Request
     app.after_request(_security_headers)
+    app.register_error_handler(SecurityError, _untrusted_host)
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
@@ -76,6 +83,15 @@ def error_response(status: int, title: str, message: str) -> tuple[str, int]:
         body = render_template("errors/_alert.html", title=title, message=message)
         return body, status, {"HX-Retarget": "#page-alert", "HX-Reswap": "innerHTML"}
     return render_template("errors/error.html", title=title, message=message, status=status), status
+
+
+def _untrusted_host(error: SecurityError):
+    # The request names a host outside TRUSTED_HOSTS: no URL can be built for it, so no page either.
+    current_app.logger.warning(
+        "Refused a request for the host %r, which is not in TRUSTED_HOSTS",
+        request.headers.get("Host", "")[:100],
+    )
+    return "Bad request: unknown host.\n", 400, {"Content-Type": "text/plain; charset=utf-8"}
 
 
 def _csrf_error(error: CSRFError):

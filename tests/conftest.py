@@ -1,13 +1,22 @@
-"""Fixtures: an application on a fresh, migrated database per test, clients and signed-in users."""
+"""Fixtures: an application on a fresh, migrated database per test, clients and signed-in users.
 
+The database is a SQLite file, or with OROFLASK_TEST_DATABASE_URL (a PostgreSQL URL such as
+postgresql+psycopg://postgres@127.0.0.1:5432/test) a schema of its own in that database.
+"""
+
+import os
 import re
+import secrets
 import time
+from collections.abc import Iterator
 from html.parser import HTMLParser
 
 import flask_migrate
 import pytest
+import sqlalchemy
 from cryptography.fernet import Fernet
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+from sqlalchemy.pool import NullPool
 from werkzeug.security import generate_password_hash
 
 from oroflask import create_app
@@ -31,14 +40,57 @@ DEFAULTS = {
 }
 
 
+TEST_DATABASE_URL = os.environ.get("OROFLASK_TEST_DATABASE_URL", "")
+
+
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "app_config(**settings): configuration of the test application for this test"
     )
+    config.addinivalue_line(
+        "markers", "gunicorn: starts real gunicorn servers (seconds each); part of every run"
+    )
+
+
+def pytest_report_header(config) -> str:
+    where = sqlalchemy.make_url(TEST_DATABASE_URL).render_as_string() if TEST_DATABASE_URL else "SQLite"
+    return f"oroflask test database: {where}"
+
+
+@pytest.fixture(scope="session")
+def postgresql():
+    """Return an engine on the PostgreSQL database of OROFLASK_TEST_DATABASE_URL, to make schemas."""
+    engine = sqlalchemy.create_engine(TEST_DATABASE_URL, poolclass=NullPool)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture
-def config(tmp_path, request) -> dict:
+def database(request, tmp_path) -> Iterator[dict]:
+    """Return the settings of an empty database of this test's own.
+
+    A SQLite file; or on PostgreSQL a schema that the connections' search_path points at,
+    dropped after the test.
+    """
+    if not TEST_DATABASE_URL:
+        yield {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'test.sqlite'}"}
+        return
+    engine = request.getfixturevalue("postgresql")
+    schema = f"test_{secrets.token_hex(8)}"
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    yield {
+        "SQLALCHEMY_DATABASE_URI": TEST_DATABASE_URL,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"options": f"-csearch_path={schema}"}},
+    }
+    with engine.begin() as connection:
+        # A connection a test left inside a transaction would hold its tables: fail, do not hang.
+        connection.exec_driver_sql("SET LOCAL lock_timeout = '10s'")
+        connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def config(tmp_path, request, database) -> dict:
     """Return the configuration of the test application; tests may change it before `app` is built.
 
     A test (or module) marked `@pytest.mark.app_config(KEY=value)` gets those keys on top.
@@ -48,7 +100,7 @@ def config(tmp_path, request) -> dict:
         "INSTANCE_PATH": str(tmp_path / "instance"),
         "SECRET_KEY": "test secret key",
         "ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'test.sqlite'}",
+        **database,
     }
     for marker in reversed(list(request.node.iter_markers("app_config"))):
         settings.update(marker.kwargs)

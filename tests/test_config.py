@@ -87,3 +87,52 @@ def test_cookies_are_secure_when_the_public_url_is_https(tmp_path, public_url, s
 def test_strict_same_site_is_refused(tmp_path):
     with pytest.raises(ValueError, match="Lax"):
         create_app({"INSTANCE_PATH": str(tmp_path), "SESSION_COOKIE_SAMESITE": "Strict"})
+
+
+def test_proxy_settings_are_off_by_default(tmp_path):
+    app = create_app({"INSTANCE_PATH": str(tmp_path)})
+    assert app.config["TRUSTED_HOSTS"] is None
+    assert set(app.config["PROXY_FIX"].values()) == {0}
+    assert app.config["LOG_LEVEL"] == "INFO"
+
+
+@pytest.mark.parametrize(
+    ("text", "hosts"),
+    [
+        ("mail.example.com", ["mail.example.com"]),
+        ("mail.example.com, .example.org", ["mail.example.com", ".example.org"]),
+        ('["Mail.Example.com", "localhost"]', ["mail.example.com", "localhost"]),
+        ("", None),
+    ],
+)
+def test_trusted_hosts_from_the_environment(environment, monkeypatch, text, hosts):
+    monkeypatch.setenv("OROFLASK_TRUSTED_HOSTS", text)
+    assert create_app().config["TRUSTED_HOSTS"] == hosts
+
+
+@pytest.mark.parametrize(
+    ("text", "hops"),
+    [
+        ("1", {"x_for": 1, "x_proto": 1, "x_host": 0, "x_port": 0, "x_prefix": 0}),
+        ("2", {"x_for": 2, "x_proto": 2, "x_host": 0, "x_port": 0, "x_prefix": 0}),
+        ('{"x_for": 1, "x_proto": 1, "x_host": 1}', {"x_for": 1, "x_proto": 1, "x_host": 1, "x_port": 0, "x_prefix": 0}),
+    ],
+)
+def test_proxy_fix_from_the_environment(environment, monkeypatch, text, hops):
+    monkeypatch.setenv("OROFLASK_PROXY_FIX", text)
+    assert create_app().config["PROXY_FIX"] == hops
+
+
+@pytest.mark.parametrize("text", ["-1", "yes", "true", '{"x_forwarded_for": 1}', '{"x_for": "1"}', "[1]"])
+def test_a_wrong_proxy_fix_stops_the_start(environment, monkeypatch, text):
+    monkeypatch.setenv("OROFLASK_PROXY_FIX", text)
+    with pytest.raises(ValueError, match="PROXY_FIX must be a number of proxies"):
+        create_app()
+
+
+def test_log_level_from_the_environment(environment, monkeypatch):
+    monkeypatch.setenv("OROFLASK_LOG_LEVEL", "debug")
+    assert create_app().config["LOG_LEVEL"] == "DEBUG"
+    monkeypatch.setenv("OROFLASK_LOG_LEVEL", "verbose")
+    with pytest.raises(ValueError, match="LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL"):
+        create_app()

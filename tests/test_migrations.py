@@ -1,10 +1,15 @@
-"""The migrations build the schema the models describe, and can be undone."""
+"""The migrations build the schema the models describe, from an empty database, and can be undone:
+on SQLite, and on PostgreSQL when the suite runs with OROFLASK_TEST_DATABASE_URL."""
 
 import flask_migrate
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
 
+from oroflask import create_app
+from oroflask.database import MIGRATIONS
 from oroflask.extensions import db
 from oroflask.settings.models import MicrosoftSettings
 
@@ -20,6 +25,26 @@ def tables(app) -> set[str]:
         return set(inspect(db.engine).get_table_names()) - {"alembic_version"}
 
 
+def current_revision(app) -> str | None:
+    with app.app_context(), db.engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def revisions() -> list[str]:
+    """Return every revision, oldest first."""
+    script = ScriptDirectory(str(MIGRATIONS))
+    return [revision.revision for revision in reversed(list(script.walk_revisions()))]
+
+
+@pytest.fixture
+def empty_app(config):
+    """An application on an empty database: nothing migrated yet."""
+    app = create_app(config)
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
 def test_the_migrated_schema_matches_the_models(app):
     assert differences(app) == []
 
@@ -29,9 +54,25 @@ def test_the_migrations_create_the_settings_row(app):
         assert db.session.get(MicrosoftSettings, 1) is not None
 
 
+def test_an_empty_database_goes_up_to_head_and_down_to_base_one_step_at_a_time(empty_app):
+    assert tables(empty_app) == set()
+    assert current_revision(empty_app) is None
+    steps = revisions()
+    for revision in steps:
+        with empty_app.app_context():
+            flask_migrate.upgrade(revision="+1")
+        assert current_revision(empty_app) == revision
+    assert {"user", "login_failure", "microsoft_settings", "setting_change"} <= tables(empty_app)
+    assert differences(empty_app) == []
+    for revision in reversed([None, *steps[:-1]]):
+        with empty_app.app_context():
+            flask_migrate.downgrade(revision="-1")
+        assert current_revision(empty_app) == revision
+    assert tables(empty_app) == set()
+
+
 def test_downgrade_to_base_and_upgrade_again(app):
     created = tables(app)
-    assert {"user", "login_failure", "microsoft_settings", "setting_change"} <= created
     with app.app_context():
         flask_migrate.downgrade(revision="base")
     assert tables(app) == set()
@@ -39,3 +80,21 @@ def test_downgrade_to_base_and_upgrade_again(app):
         flask_migrate.upgrade()
     assert tables(app) == created
     assert differences(app) == []
+
+
+def test_the_documented_command_builds_an_empty_database(empty_app):
+    result = empty_app.test_cli_runner().invoke(args=["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert current_revision(empty_app) == revisions()[-1]
+    assert differences(empty_app) == []
+
+
+def test_the_settings_row_keeps_its_values_through_the_upgrade(empty_app):
+    with empty_app.app_context():
+        flask_migrate.upgrade(revision="0001")
+        db.session.execute(text("UPDATE microsoft_settings SET tenant = 'contoso.onmicrosoft.com'"))
+        db.session.commit()
+        flask_migrate.upgrade()
+        settings = db.session.get(MicrosoftSettings, 1)
+        assert settings.tenant == "contoso.onmicrosoft.com"
+        assert settings.emails_sync_enabled is False

@@ -8,7 +8,7 @@ from . import bp, service
 from .access import safe_next
 from .forms import EmptyForm, LoginForm, SetupForm
 
-OPEN_WITHOUT_USERS = {"auth.setup", "static"}
+OPEN_WITHOUT_USERS = {"auth.setup", "static", "health.check"}
 
 
 @bp.before_app_request

@@ -16,10 +16,15 @@ class QuietRequestHandler(WSGIRequestHandler):
 
 
 @contextmanager
-def serve(app: Flask) -> Iterator[str]:
-    """Serve `app` on a free loopback port in a daemon thread; yield its base URL; stop it on exit."""
+def serve(app: Flask, poll_interval: float = 0.5) -> Iterator[str]:
+    """Serve `app` on a free loopback port in a daemon thread; yield its base URL; stop it on exit.
+
+    Stopping waits up to `poll_interval` seconds for the server's loop to notice.
+    """
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietRequestHandler)
-    thread = threading.Thread(target=server.serve_forever, name="devidp", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, args=(poll_interval,), name="devidp", daemon=True
+    )
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"

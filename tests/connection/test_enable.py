@@ -1,5 +1,6 @@
 """Enable end to end: the Flask test client against the local identity provider over HTTP."""
 
+import logging
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -8,6 +9,7 @@ from sqlalchemy import select, update
 
 from oroflask.connection.models import AuthorizationAttempt, MicrosoftConnection
 from oroflask.database import utcnow
+from oroflask.devidp.directory import DEFAULT_SECRET_VALUE
 from oroflask.encryption import decrypt
 from oroflask.extensions import db
 from oroflask.settings.models import MicrosoftSettings
@@ -290,3 +292,21 @@ def test_opening_the_sign_in_twice_is_refused(app, flow):
     again = flow.client.get(flow.started["url"])
     assert again.status_code == 400
     assert "already opened in another window" in again.get_data(as_text=True)
+
+
+@pytest.mark.app_config(LOG_LEVEL="DEBUG")
+def test_at_debug_level_no_code_verifier_state_or_token_is_logged(app, flow, caplog, capsys):
+    with caplog.at_level(logging.DEBUG):
+        flow.start()
+        flow.begin()
+        with flow.client.session_transaction() as session:
+            [verifier] = [value["data"]["code_verifier"] for key, value in session.items() if key.startswith("_state_")]
+        query = parse_qs(urlsplit(flow.approve()).query)
+        assert flow.callback().status_code == 200
+    connection = stored_connection(app)
+    with app.app_context():
+        tokens = [decrypt(connection.access_token_encrypted), decrypt(connection.refresh_token_encrypted)]
+    written = caplog.text + capsys.readouterr().err
+    assert f"Microsoft connected as {ACCOUNT}" in written
+    for secret in (verifier, query["code"][0], query["state"][0], *tokens, DEFAULT_SECRET_VALUE):
+        assert secret not in written

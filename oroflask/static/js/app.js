@@ -1,4 +1,4 @@
-// Behaviour that htmx does not cover: copying the Redirect URI, and the sign-in popup of Enable.
+// Behaviour that htmx does not cover: copying the Redirect URI, the sign-in popup of Enable, focus on errors.
 "use strict";
 
 const POPUP_NAME = "oroflask-microsoft";
@@ -78,5 +78,18 @@ function closeFinishedPopup() {
   });
 }
 
-document.addEventListener("DOMContentLoaded", () => { enhance(document); closeFinishedPopup(); });
+// A form that comes back with errors puts the keyboard on the first field to correct; its
+// description then reads the error out.
+function focusFirstError() {
+  const field = document.querySelector('form [aria-invalid="true"]');
+  if (field && (!document.activeElement || document.activeElement === document.body)) {
+    field.focus();
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  enhance(document);
+  closeFinishedPopup();
+  focusFirstError();
+});
 document.addEventListener("htmx:load", (event) => enhance(event.detail.elt));
