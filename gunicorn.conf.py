@@ -27,9 +27,10 @@ workers = int(os.environ.get("WEB_CONCURRENCY") or min(2 * _usable_cpus() + 1, 8
 timeout = 60
 graceful_timeout = 30
 # Replace each worker now and then, at different moments, so that none grows for ever. Nothing
-# that matters lives in a worker's memory (tests/test_gunicorn.py).
-max_requests = 1000
-max_requests_jitter = 100
+# that matters lives in a worker's memory (tests/test_gunicorn.py). Not too often: a new worker
+# spends about a second of CPU importing the application, which shows as a latency spike.
+max_requests = 10000
+max_requests_jitter = 1000
 
 # X-Forwarded-* headers count only through OROFLASK_PROXY_FIX, in the application: gunicorn's own
 # handling (X-Forwarded-Proto trusted from 127.0.0.1 by default) would be a second switch.
