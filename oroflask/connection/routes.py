@@ -144,8 +144,7 @@ def _result(attempt):
         else:
             flash(f"{attempt.error_title}. {attempt.error_action or ''}", "error")
         return redirect(url_for("settings.microsoft"))
-    status = 200 if attempt.status == SUCCEEDED or attempt.status not in TERMINAL else 400
-    return render_template("connection/result.html", attempt=attempt), status
+    return render_template("connection/result.html", attempt=attempt), 200 if attempt.status == SUCCEEDED else 400
 
 
 def _refused(message: str):

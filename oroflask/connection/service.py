@@ -148,7 +148,8 @@ def complete(user: User, state: str | None) -> AuthorizationAttempt:
         return attempt
     if not identity.state_is_bound_to_session(state):
         raise CallbackRefused(
-            "This authorization was started from another browser session. Click Enable to start again."
+            "This authorization was started from another browser session, or a newer one replaced it. "
+            "Click Enable to start again."
         )
     # Claim the attempt before redeeming, so that a replayed callback cannot redeem it too.
     claimed = db.session.execute(

@@ -16,7 +16,7 @@ import requests
 from authlib.integrations.base_client import MismatchingStateError, OAuthError
 from authlib.integrations.flask_client import FlaskIntegration, FlaskOAuth2App
 from authlib.integrations.requests_client import OAuth2Session
-from flask import current_app
+from flask import current_app, session
 from joserfc.errors import JoseError
 
 from .errors import MicrosoftError, ProviderUnavailable
@@ -29,6 +29,8 @@ MAIL_SCOPES = (IMAP_SCOPE, SMTP_SCOPE)
 CREDENTIALS_CHECK_SCOPE = "https://outlook.office365.com/.default"
 METADATA_TTL_SECONDS = 3600
 LOOPBACK_NAMES = ("localhost",)
+# Where Authlib's Flask client keeps an authorization's data in the session.
+STATE_PREFIX = "_state_microsoft_"
 
 # Authlib logs the PKCE verifier at DEBUG level.
 logging.getLogger("authlib").setLevel(logging.INFO)
@@ -169,7 +171,14 @@ def flask_client(registration: Registration) -> FlaskOAuth2App:
 
 
 def authorize_redirect(registration: Registration, redirect_uri: str, state: str):
-    """Return the redirect to Microsoft's authorize endpoint (PKCE S256, nonce, query mode)."""
+    """Return the redirect to Microsoft's authorize endpoint (PKCE S256, nonce, query mode).
+
+    Authlib keeps each authorization's state, nonce and verifier in the session cookie until it
+    is used or an hour has passed; a newer authorization replaces the older ones, so that a few
+    abandoned sign-ins cannot push the cookie past the 4 KB browsers accept.
+    """
+    for key in [key for key in session if key.startswith(STATE_PREFIX)]:
+        session.pop(key)
     try:
         return flask_client(registration).authorize_redirect(
             redirect_uri, state=state, response_mode="query", prompt="select_account"
@@ -180,8 +189,6 @@ def authorize_redirect(registration: Registration, redirect_uri: str, state: str
 
 def state_is_bound_to_session(state: str) -> bool:
     """Tell whether this browser session started the authorization that `state` names."""
-    from flask import session
-
     return FlaskIntegration("microsoft").get_state_data(session, state) is not None
 
 

@@ -310,3 +310,25 @@ def test_at_debug_level_no_code_verifier_state_or_token_is_logged(app, flow, cap
     assert f"Microsoft connected as {ACCOUNT}" in written
     for secret in (verifier, query["code"][0], query["state"][0], *tokens, DEFAULT_SECRET_VALUE):
         assert secret not in written
+
+
+def test_abandoned_sign_ins_do_not_grow_the_session(app, flow):
+    for _ in range(6):
+        flow.start()
+        flow.begin()
+    with flow.client.session_transaction() as session:
+        kept = [key for key in session if key.startswith("_state_microsoft_")]
+    assert len(kept) == 1
+    flow.approve()
+    assert f"Authorization succeeded: connected as {ACCOUNT}" in flow.callback().get_data(as_text=True)
+
+
+def test_a_replaced_sign_in_is_refused(app, flow):
+    flow.start()
+    flow.begin()
+    first = flow.approve()
+    flow.start()
+    flow.begin()
+    response = flow.callback(first)
+    assert response.status_code == 400
+    assert "a newer one replaced it" in response.get_data(as_text=True)
