@@ -3,6 +3,7 @@
 local path = os.getenv("BENCH_PATH")
 local token = os.getenv("BENCH_CSRF")
 local cookie = os.getenv("BENCH_COOKIE")
+local user_agent = os.getenv("BENCH_USER_AGENT")
 local values = { "0d6c3b8e-4a1f-4f2b-8e7d-9b5a1c3e6f20", "1d6c3b8e-4a1f-4f2b-8e7d-9b5a1c3e6f21" }
 local counter = 0
 
@@ -14,6 +15,7 @@ request = function()
     ["HX-Request"] = "true",
     ["X-CSRFToken"] = token,
     ["Cookie"] = cookie,
+    ["User-Agent"] = user_agent,
   }
   return wrk.format("POST", path, headers, body)
 end

@@ -43,6 +43,10 @@ CLIENT_ID = "0d6c3b8e-4a1f-4f2b-8e7d-9b5a1c3e6f20"
 TENANT = "5f1c9a2e-7b3d-4e8a-9c61-2d4b8f0e3a71"
 # A pending attempt: what an open settings page polls every 2 s while Microsoft's sign-in runs.
 ATTEMPT = "bench-attempt-pending-00000000"
+# Every request of the run says it comes from one browser, as a signed-in admin's do: Flask-Login
+# ties the session to the address and User-Agent it was signed in from, and a session used from
+# another one is marked "not fresh", which rewrites its cookie on every answer.
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64) oroflask-bench"
 GOALS = {"settings page": 0.50, "status poll": 0.75, "live save": 0.35}
 
 
@@ -64,9 +68,10 @@ def main() -> None:
             session = signed_in(app_url)
             cookie = "session=" + session.cookies["session"]
             csrf = re.search(r'"X-CSRFToken": "([^"]+)"', session.get(app_url + PAGE).text).group(1)
-            htmx = {"HX-Request": "true", "X-CSRFToken": csrf, "Cookie": cookie}
+            browser = {"User-Agent": BROWSER, "Cookie": cookie}
+            htmx = {**browser, "HX-Request": "true", "X-CSRFToken": csrf}
             cases = [
-                ("settings page", PAGE, {"Cookie": cookie}, None),
+                ("settings page", PAGE, browser, None),
                 ("status poll", f"{PAGE}/authorization/{ATTEMPT}", htmx, None),
                 ("live save", f"{PAGE}/fields/client_id", htmx, "live_save.lua"),
                 ("/healthz", "/healthz", {}, None),
@@ -174,6 +179,7 @@ def free_port() -> int:
 
 def signed_in(url: str) -> requests.Session:
     session = requests.Session()
+    session.headers["User-Agent"] = BROWSER
     page = session.get(url + "/login").text
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
     answer = session.post(url + "/login", data={"email": ADMIN, "password": PASSWORD, "csrf_token": token})
@@ -188,7 +194,12 @@ def load(base: str, path: str, args, headers: dict | None = None, script: str | 
     environment = dict(os.environ)
     if script:
         command += ["-s", str(Path(__file__).with_name(script))]
-        environment.update(BENCH_PATH=path, BENCH_CSRF=headers["X-CSRFToken"], BENCH_COOKIE=headers["Cookie"])
+        environment.update(
+            BENCH_PATH=path,
+            BENCH_CSRF=headers["X-CSRFToken"],
+            BENCH_COOKIE=headers["Cookie"],
+            BENCH_USER_AGENT=headers["User-Agent"],
+        )
     else:
         for name, value in (headers or {}).items():
             command += ["-H", f"{name}: {value}"]
@@ -226,6 +237,7 @@ def count_queries(environment: dict, cases: list[tuple[str, str]]) -> dict:
     statements: list[str] = []
     event.listen(engine, "before_cursor_execute", lambda _c, _r, sql, *rest: statements.append(sql))
     client = app.test_client()
+    client.environ_base["HTTP_USER_AGENT"] = BROWSER
     login_page = client.get("/login").get_data(as_text=True)
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', login_page).group(1)
     client.post("/login", data={"email": ADMIN, "password": PASSWORD, "csrf_token": token})
