@@ -11,7 +11,11 @@ class Base(DeclarativeBase):
     """Declarative base of every model."""
 
 
-db = SQLAlchemy(model_class=Base)
+# Every request has its own session, removed when the request ends, so there is nothing to gain
+# from expiring everything at each commit: what a view shows after saving is what it saved, not
+# a second SELECT of the same rows. Code that must see other workers' changes after a commit asks
+# for them (populate_existing, refresh).
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 migrate = Migrate()
 csrf = CSRFProtect()
 login_manager = LoginManager()

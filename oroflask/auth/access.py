@@ -1,12 +1,14 @@
 """Who may open what: login for everything, the admin role for System pages."""
 
+from dataclasses import dataclass
 from functools import wraps
 from urllib.parse import urlsplit
 
 from flask import abort, request, url_for
 from flask_login import current_user, login_required
+from sqlalchemy import bindparam, select
 
-from ..extensions import login_manager
+from ..extensions import db, login_manager
 from ..htmx import is_htmx_request, redirect_to
 from .models import User
 
@@ -34,14 +36,42 @@ def safe_next(target: str | None) -> str | None:
     return target
 
 
-@login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    from ..extensions import db
+@dataclass(frozen=True, slots=True)
+class SignedInUser:
+    """The account a request is signed in with, as Flask-Login's `current_user`.
 
+    A plain value read with one SELECT on every request, rather than an ORM object: the pages
+    need only who it is and whether it is an administrator. Code that changes the account loads
+    the `User` itself.
+    """
+
+    id: int
+    email: str
+    role: str
+
+    is_authenticated = True
+    is_active = True
+    is_anonymous = False
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+
+_SIGNED_IN_USER = select(User.id, User.email, User.role).where(User.id == bindparam("id"))
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> SignedInUser | None:
     try:
-        return db.session.get(User, int(user_id))
+        number = int(user_id)
     except ValueError:
         return None
+    row = db.session.connection().execute(_SIGNED_IN_USER, {"id": number}).first()
+    return SignedInUser(*row) if row is not None else None
 
 
 @login_manager.unauthorized_handler

@@ -77,7 +77,7 @@ def status(attempt_id: str):
     """Answer the status poll of an attempt (a small fragment; no writes)."""
     if not is_htmx_request():
         return redirect(url_for("settings.microsoft"))
-    attempt = service.attempt_of(current_user, attempt_id)
+    attempt = service.status_of(current_user, attempt_id)
     if attempt is None:
         abort(404)
     return _status_fragment(attempt)

@@ -48,10 +48,11 @@ def save_field(name: str):
     """Save one field as it is typed (htmx), answering with its fragment."""
     field = _field_or_404(name)
     form = MicrosoftSettingsForm()
+    settings = service.load()
     if not form.validate_field(name):
-        return _field_response(field, form=form, status=422)
+        return _field_response(field, settings, form=form, status=422)
     changed = service.save(form.changes([name]), current_user)
-    return _field_response(field, saved=bool(changed))
+    return _field_response(field, settings, saved=bool(changed))
 
 
 @bp.route(PAGE + "/fields/<name>/use-default", methods=["POST"])
@@ -60,8 +61,9 @@ def use_default(name: str):
     """Switch a field's Use Default on or off at once (htmx), answering with its fragment."""
     field = _field_or_404(name)
     form = MicrosoftSettingsForm()
+    settings = service.load()
     changed = service.set_use_default(field, form[name + "_use_default"].data, current_user)
-    return _field_response(field, saved=changed)
+    return _field_response(field, settings, saved=changed)
 
 
 @bp.route(PAGE + "/fields/client_secret_expires_on", methods=["POST"])
@@ -69,10 +71,11 @@ def use_default(name: str):
 def save_secret_expiry():
     """Save the client secret's expiry date as it is entered (htmx), answering with its fragment."""
     form = MicrosoftSettingsForm()
+    settings = service.load()
     if not form.client_secret_expires_on.validate(form):
-        return _secret_expiry_response(form=form, status=422)
+        return _secret_expiry_response(settings, form=form, status=422)
     changed = service.save({}, current_user, form.secret_expires_on())
-    return _secret_expiry_response(saved=bool(changed))
+    return _secret_expiry_response(settings, saved=bool(changed))
 
 
 def _secret_expiry_context(settings) -> dict:
@@ -82,8 +85,7 @@ def _secret_expiry_context(settings) -> dict:
     }
 
 
-def _secret_expiry_response(*, form=None, saved=False, status=200):
-    settings = service.load()
+def _secret_expiry_response(settings, *, form=None, saved=False, status=200):
     return render_template(
         "settings/_secret_expiry.html", form=form, saved=saved, **_secret_expiry_context(settings)
     ), status
@@ -96,8 +98,9 @@ def _field_or_404(name: str) -> service.Field:
     return field
 
 
-def _field_response(field: service.Field, *, form=None, saved=False, status=200):
-    settings = service.load()
+def _field_response(field: service.Field, settings, *, form=None, saved=False, status=200):
+    # `settings` is the row the view loaded before saving: service.save worked on the same object
+    # (the session's identity map), so the answer shows what was stored without reading it again.
     return render_template(
         "settings/_field_response.html",
         f=service.state(settings, field),
