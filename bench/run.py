@@ -1,6 +1,6 @@
 """Measure oroflask under gunicorn against a bare Flask "hello world" with the same settings.
 
-    .venv/bin/python bench/run.py [--duration 10] [--connections 32] [--database sqlite|URL]
+    .venv/bin/python bench/run.py [--duration 5] [--rounds 3] [--connections 32] [--database sqlite|URL]
 
 Starts both under gunicorn on loopback ports (gunicorn.conf.py for both), prepares a realistic
 database (a logged-in admin, one configured connection, a pending authorization attempt),
@@ -13,6 +13,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -52,7 +53,8 @@ GOALS = {"settings page": 0.50, "status poll": 0.75, "live save": 0.35}
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=10, help="seconds of load per URL")
+    parser.add_argument("--duration", type=int, default=5, help="seconds of load per URL and round")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds over every URL; medians are shown")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--database", default="sqlite", help="'sqlite' or a SQLAlchemy URL")
@@ -61,10 +63,7 @@ def main() -> None:
         sys.exit("wrk is missing: apt-get install wrk")
     with tempfile.TemporaryDirectory() as instance:
         environment = prepare(Path(instance), args.database)
-        rows = []
-        with gunicorn("bench.hello:app", {}) as (hello_url, _):
-            hello = load(hello_url, "/", args)
-        with gunicorn("wsgi:app", environment) as (app_url, master):
+        with gunicorn("bench.hello:app", {}) as (hello_url, _), gunicorn("wsgi:app", environment) as (app_url, master):
             session = signed_in(app_url)
             cookie = "session=" + session.cookies["session"]
             csrf = re.search(r'"X-CSRFToken": "([^"]+)"', session.get(app_url + PAGE).text).group(1)
@@ -76,11 +75,26 @@ def main() -> None:
                 ("live save", f"{PAGE}/fields/client_id", htmx, "live_save.lua"),
                 ("/healthz", "/healthz", {}, None),
             ]
-            for name, path, headers, script in cases:
-                rows.append((name, path, load(app_url, path, args, headers, script)))
+            # Rounds, each over hello world and every URL in turn, so that a slower moment of a
+            # shared machine weighs on one round, not on one row; each figure is the median.
+            hellos, results = [], {name: [] for name, *_ in cases}
+            for _ in range(args.rounds):
+                hellos.append(load(hello_url, "/", args))
+                for name, path, headers, script in cases:
+                    results[name].append(load(app_url, path, args, headers, script))
+            hello = median(hellos)
+            rows = [(name, path, median(results[name])) for name, path, *_ in cases]
             memory = worker_rss(master)
         queries = count_queries(environment, [(name, path) for name, path, _ in rows])
     print_table(hello, rows, queries, memory, args)
+
+
+def median(results: list[dict]) -> dict:
+    """Return the median of each figure over rounds (errors are summed)."""
+    return {
+        **{key: statistics.median(result[key] for result in results) for key in ("rps", "p50", "p99")},
+        "errors": sum(result["errors"] for result in results),
+    }
 
 
 def prepare(instance: Path, database: str) -> dict:
@@ -257,7 +271,8 @@ def count_queries(environment: dict, cases: list[tuple[str, str]]) -> dict:
 
 
 def print_table(hello: dict, rows, queries: dict, memory: int, args) -> None:
-    print(f"\nwrk: {args.connections} connections, {args.threads} threads, {args.duration} s per URL; "
+    print(f"\nwrk: {args.connections} connections, {args.threads} threads, {args.duration} s per URL, "
+          f"median of {args.rounds} rounds; "
           f"gunicorn.conf.py; {os.cpu_count()} CPUs\n")
     print("| URL | req/s | × hello world | p50 ms | p99 ms | SQL queries | response bytes | non-2xx | goal |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---|")

@@ -5,11 +5,15 @@ import os
 from flask import Flask
 
 from . import config, database, encryption, health, logs, web
-from .extensions import csrf, db, login_manager, migrate
+from .extensions import csrf, db, login_manager
 
 
-def create_app(test_config: dict | None = None) -> Flask:
-    """Create the application: defaults, instance/config.py, OROFLASK_* variables, then extensions."""
+def create_app(test_config: dict | None = None, *, migrations: bool = True) -> Flask:
+    """Create the application: defaults, instance/config.py, OROFLASK_* variables, then extensions.
+
+    `migrations` registers Flask-Migrate (`flask db ...`, flask_migrate.upgrade()): commands and
+    tests need it, a server's workers do not, and it loads Alembic (about 12 MB in each worker).
+    """
     instance_path = (test_config or {}).get("INSTANCE_PATH") or os.environ.get("OROFLASK_INSTANCE_PATH")
     app = Flask(
         __name__,
@@ -27,13 +31,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     logs.init_app(app)
     db.init_app(app)
     database.init_app(app)
-    migrate.init_app(
-        app,
-        db,
-        directory=str(database.MIGRATIONS),
-        render_as_batch=True,
-        render_item=database.render_item,
-    )
+    if migrations:
+        database.init_migrations(app)
     csrf.init_app(app)
     login_manager.init_app(app)
     web.init_app(app)

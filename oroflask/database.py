@@ -1,4 +1,4 @@
-"""Database engine set-up: SQLite pragmas and the migrations folder."""
+"""Database engine set-up: SQLite pragmas, UTC timestamps and the migrations (Flask-Migrate)."""
 
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,6 +18,13 @@ def init_app(app: Flask) -> None:
         engine = db.engine
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _configure_sqlite)
+
+
+def init_migrations(app: Flask) -> None:
+    """Register Flask-Migrate with the migrations folder: `flask db ...` and flask_migrate's API."""
+    from flask_migrate import Migrate  # imports Alembic: only where migrations are wanted
+
+    Migrate(app, db, directory=str(MIGRATIONS), render_as_batch=True, render_item=render_item)
 
 
 def render_item(type_, obj, autogen_context):

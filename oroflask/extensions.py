@@ -1,7 +1,6 @@
 """Flask extensions, created once and bound to the application in `create_app`."""
 
 from flask_login import LoginManager
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import DeclarativeBase
@@ -16,6 +15,5 @@ class Base(DeclarativeBase):
 # a second SELECT of the same rows. Code that must see other workers' changes after a commit asks
 # for them (populate_existing, refresh).
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
-migrate = Migrate()
 csrf = CSRFProtect()
 login_manager = LoginManager()

@@ -1,6 +1,11 @@
 """The migrations build the schema the models describe, from an empty database, and can be undone:
 on SQLite, and on PostgreSQL when the suite runs with OROFLASK_TEST_DATABASE_URL."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import flask_migrate
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -98,3 +103,26 @@ def test_the_settings_row_keeps_its_values_through_the_upgrade(empty_app):
         settings = db.session.get(MicrosoftSettings, 1)
         assert settings.tenant == "contoso.onmicrosoft.com"
         assert settings.emails_sync_enabled is False
+
+
+def test_the_entry_point_has_the_db_commands_and_the_server_does_without_alembic(tmp_path):
+    # `flask --app wsgi db ...` builds the database; the same module imported by gunicorn's
+    # workers (no command running) does not load Alembic, which weighs about 12 MB in each.
+    root = Path(__file__).resolve().parents[1]
+    environment = {
+        **os.environ,
+        "OROFLASK_INSTANCE_PATH": str(tmp_path),
+        "OROFLASK_SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/entry.sqlite",
+    }
+    command = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"],
+        cwd=root, env=environment, capture_output=True, text=True, timeout=120,
+    )
+    assert command.returncode == 0, command.stderr
+    assert "Running upgrade 0001 -> 0002" in command.stderr
+    served = subprocess.run(
+        [sys.executable, "-c", "import sys, wsgi; print(sorted(m for m in sys.modules if m.startswith(('alembic', 'flask_migrate'))))"],
+        cwd=root, env=environment, capture_output=True, text=True, timeout=120,
+    )
+    assert served.returncode == 0, served.stderr
+    assert served.stdout.strip() == "[]"
