@@ -233,14 +233,19 @@ def load(base: str, path: str, args, headers: dict | None = None, script: str | 
 
 
 def workers_cpu_seconds(master: int) -> float:
-    """Return the CPU time (user and system) the gunicorn workers of `master` have used so far."""
-    total = 0
+    """Return the CPU time (user and system) the gunicorn workers of `master` have used so far,
+    including workers that have exited (max_requests), which count in the master's children time."""
+
+    def times(pid, first: int) -> int:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[first]) + int(fields[first + 1])
+
+    total = times(master, 13)  # cutime, cstime: the workers it has reaped
     for pid in _workers(master):
         try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += times(pid, 11)  # utime, stime
         except FileNotFoundError:
-            continue  # a worker replaced meanwhile (max_requests)
-        total += int(fields[11]) + int(fields[12])  # utime, stime
+            pass  # exited since pgrep; counted once the master reaps it
     return total / os.sysconf("SC_CLK_TCK")
 
 
