@@ -16,10 +16,12 @@ def _usable_cpus() -> int:
 # Behind a reverse proxy on the same machine; the proxy serves the public address and TLS.
 bind = "127.0.0.1:8000"
 
-# Synchronous workers, one request at a time each: twice the CPUs plus one, as gunicorn advises,
-# but no more than 8 (an administration page needs few, and each holds database connections).
-# WEB_CONCURRENCY chooses another number.
-workers = int(os.environ.get("WEB_CONCURRENCY") or min(2 * _usable_cpus() + 1, 8))
+# Synchronous workers, one request at a time each: one per CPU, as the requests here are CPU work
+# (pages, a local database), plus one for a request waiting on Microsoft (Enable, Verify), at
+# most 8. Under load this serves about a fifth more than gunicorn's general "twice the CPUs plus
+# one", whose extra processes only take turns on the same CPUs (bench/README.md). WEB_CONCURRENCY
+# chooses another number: more if many requests wait on Microsoft at once.
+workers = int(os.environ.get("WEB_CONCURRENCY") or min(_usable_cpus() + 1, 8))
 
 # A request may wait for Microsoft: up to two calls of 3.05 s to connect and 10 s to read
 # (OROFLASK_MICROSOFT_HTTP_TIMEOUT), or for another worker's token refresh. Only a worker silent

@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=15)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as instance:
-        run.prepare(Path(instance), "sqlite")
+        run.prepare(Path(instance), f"sqlite:///{instance}/bench.sqlite")
         app = create_app()
 
         @app.route("/_bench/signed-in")

@@ -10,6 +10,7 @@ loads each URL with wrk (Debian package `wrk`), and prints a Markdown table.
 import argparse
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import requests
 from cryptography.fernet import Fernet
-from sqlalchemy import event
+from sqlalchemy import create_engine, event, make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -62,8 +63,8 @@ def main() -> None:
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: apt-get install wrk")
-    with tempfile.TemporaryDirectory() as instance:
-        environment = prepare(Path(instance), args.database)
+    with tempfile.TemporaryDirectory() as instance, database_url(args.database, Path(instance)) as url:
+        environment = prepare(Path(instance), url)
         with gunicorn("bench.hello:app", {}) as (hello_url, hello_master), gunicorn("wsgi:app", environment) as (app_url, master):
             session = signed_in(app_url)
             cookie = "session=" + session.cookies["session"]
@@ -98,16 +99,34 @@ def median(results: list[dict]) -> dict:
     }
 
 
-def prepare(instance: Path, database: str) -> dict:
+@contextmanager
+def database_url(database: str, instance: Path):
+    """Yield the URL of an empty database: a SQLite file in `instance`, or on a server a schema of
+    its own (the connections' search_path), dropped at the end."""
+    if database == "sqlite":
+        yield f"sqlite:///{instance}/bench.sqlite"
+        return
+    schema = f"bench_{secrets.token_hex(6)}"
+    server = create_engine(database)
+    with server.begin() as connection:
+        connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    try:
+        url = make_url(database)
+        yield url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+    finally:
+        with server.begin() as connection:
+            connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        server.dispose()
+
+
+def prepare(instance: Path, database_url: str) -> dict:
     """Build the database a running installation has: an admin, settings, a live connection,
     and an authorization attempt in progress."""
     environment = {
         "OROFLASK_INSTANCE_PATH": str(instance),
         "OROFLASK_SECRET_KEY": "benchmark",
         "OROFLASK_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-        "OROFLASK_SQLALCHEMY_DATABASE_URI": (
-            f"sqlite:///{instance}/bench.sqlite" if database == "sqlite" else database
-        ),
+        "OROFLASK_SQLALCHEMY_DATABASE_URI": database_url,
         "OROFLASK_LOG_LEVEL": "WARNING",
     }
     os.environ.update(environment)
