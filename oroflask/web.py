@@ -1,11 +1,13 @@
-"""What every request and response shares: the proxy in front, form decoding, security headers,
-error pages."""
+"""What every request and response shares: the proxy in front, form decoding, the session cookie,
+security headers, error pages."""
 
 from urllib.parse import parse_qsl
 
 import flask
 from flask import Flask, Response, current_app, render_template, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError
+from itsdangerous import URLSafeTimedSerializer
 from werkzeug.exceptions import HTTPException, SecurityError
 from werkzeug.formparser import FormDataParser
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -58,6 +60,7 @@ def init_app(app: Flask) -> None:
     if any(hops.values()):
         app.wsgi_app = ProxyFix(app.wsgi_app, **hops)
     app.request_class = Request
+    app.session_interface = SessionInterface()
     app.after_request(_security_headers)
     app.register_error_handler(SecurityError, _untrusted_host)
     app.register_error_handler(CSRFError, _csrf_error)
@@ -65,16 +68,43 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(Exception, _unexpected_error)
 
 
+# Set on every answer; no view sets these itself.
+FIXED_HEADERS = (
+    ("X-Frame-Options", "DENY"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+)
+
+
 def _security_headers(response: Response) -> Response:
-    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "same-origin"
+    headers = response.headers
+    headers.extend(FIXED_HEADERS)
+    if "Content-Security-Policy" not in headers:  # the local identity provider's pages set their own
+        headers.add("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     if request.endpoint != "static":
-        response.headers.setdefault("Cache-Control", "no-store")
+        if "Cache-Control" not in headers:
+            headers.add("Cache-Control", "no-store")
         # Pages and their htmx fragments share URLs (errors, redirects): caches must tell them apart.
         response.vary.add("HX-Request")
     return response
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, with its serializer built once per set of keys.
+
+    Flask builds a new serializer, and tries it on an empty dict, twice for every request (to open
+    and to save the session); the keys change only with the configuration.
+    """
+
+    _serializer: tuple[tuple, URLSafeTimedSerializer | None] = ((), None)
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        keys = (app.secret_key, *(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        cached_keys, serializer = self._serializer
+        if cached_keys != keys:
+            serializer = super().get_signing_serializer(app)
+            self._serializer = (keys, serializer)
+        return serializer
 
 
 def error_response(status: int, title: str, message: str) -> tuple[str, int]:
