@@ -17,10 +17,10 @@ def _usable_cpus() -> int:
 bind = "127.0.0.1:8000"
 
 # Synchronous workers, one request at a time each: one per CPU, as the requests here are CPU work
-# (pages, a local database), plus one for a request waiting on Microsoft (Enable, Verify), at
-# most 8. Under load this serves about a fifth more than gunicorn's general "twice the CPUs plus
-# one", whose extra processes only take turns on the same CPUs (bench/README.md). WEB_CONCURRENCY
-# chooses another number: more if many requests wait on Microsoft at once.
+# (rendering, the database), plus one for a request waiting on Microsoft (Enable, Verify), at
+# most 8. Under load this served a fifth to a third more requests than gunicorn's general "twice
+# the CPUs plus one", whose extra processes only take turns on the same CPUs (bench/README.md).
+# WEB_CONCURRENCY chooses another number: more if many requests wait on Microsoft at once.
 workers = int(os.environ.get("WEB_CONCURRENCY") or min(_usable_cpus() + 1, 8))
 
 # A request may wait for Microsoft: up to two calls of 3.05 s to connect and 10 s to read
