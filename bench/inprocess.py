@@ -10,7 +10,6 @@ signed-in request pays: an empty view behind `admin_required`, and the bare Flas
 
 import argparse
 import io
-import re
 import sys
 import tempfile
 import timeit
@@ -64,13 +63,8 @@ def main() -> None:
 
 def sign_in(app) -> tuple[str, str]:
     """Sign the benchmark admin in; return the session cookie and the page's CSRF token."""
-    client = app.test_client()
-    client.environ_base["HTTP_USER_AGENT"] = run.BROWSER
-    page = client.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-    client.post("/login", data={"email": run.ADMIN, "password": run.PASSWORD, "csrf_token": token})
-    page = client.get(run.PAGE).get_data(as_text=True)
-    csrf = re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)
+    client = run.signed_in_client(app)
+    csrf = run.htmx_token(client.get(run.PAGE).get_data(as_text=True))
     return "session=" + client.get_cookie("session").value, csrf
 
 

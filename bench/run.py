@@ -68,7 +68,7 @@ def main() -> None:
         with gunicorn("bench.hello:app", {}) as (hello_url, hello_master), gunicorn("wsgi:app", environment) as (app_url, master):
             session = signed_in(app_url)
             cookie = "session=" + session.cookies["session"]
-            csrf = re.search(r'"X-CSRFToken": "([^"]+)"', session.get(app_url + PAGE).text).group(1)
+            csrf = htmx_token(session.get(app_url + PAGE).text)
             browser = {"User-Agent": BROWSER, "Cookie": cookie}
             htmx = {**browser, "HX-Request": "true", "X-CSRFToken": csrf}
             cases = [
@@ -215,11 +215,29 @@ def signed_in(url: str) -> requests.Session:
     session = requests.Session()
     session.headers["User-Agent"] = BROWSER
     page = session.get(url + "/login").text
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-    answer = session.post(url + "/login", data={"email": ADMIN, "password": PASSWORD, "csrf_token": token})
+    answer = session.post(url + "/login", data={"email": ADMIN, "password": PASSWORD, "csrf_token": form_token(page)})
     if answer.url.rstrip("/") != url + PAGE:
         raise SystemExit("could not sign in for the benchmark")
     return session
+
+
+def signed_in_client(app):
+    """Return a Flask test client signed in as the benchmark admin, from the benchmark browser."""
+    client = app.test_client()
+    client.environ_base["HTTP_USER_AGENT"] = BROWSER
+    page = client.get("/login").get_data(as_text=True)
+    client.post("/login", data={"email": ADMIN, "password": PASSWORD, "csrf_token": form_token(page)})
+    return client
+
+
+def form_token(page: str) -> str:
+    """Return the CSRF token of a page's form (the login form)."""
+    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+
+
+def htmx_token(page: str) -> str:
+    """Return the CSRF token the settings page gives its htmx requests."""
+    return re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)
 
 
 def load(base: str, path: str, args, headers: dict | None = None, script: str | None = None, *, master: int) -> dict:
@@ -299,14 +317,10 @@ def count_queries(environment: dict, cases: list[tuple[str, str]]) -> dict:
         # The load left either client ID saved: count from the state the load started from.
         settings_service.load().client_id = CLIENT_ID
         db.session.commit()
-    client = app.test_client()
-    client.environ_base["HTTP_USER_AGENT"] = BROWSER
-    login_page = client.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', login_page).group(1)
-    client.post("/login", data={"email": ADMIN, "password": PASSWORD, "csrf_token": token})
+    client = signed_in_client(app)
     for name, path in cases:
         page = client.get(PAGE).get_data(as_text=True)  # also warms caches, as in a running worker
-        csrf = re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)
+        csrf = htmx_token(page)
         headers = {} if name == "settings page" else {"HX-Request": "true", "X-CSRFToken": csrf}
         statements.clear()
         if name == "live save":

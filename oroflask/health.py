@@ -18,7 +18,7 @@ _PROBE = select(User.id).limit(1)
 def check():
     """Answer 200 "ok" when the database answers, else 503 "unavailable", with no details."""
     try:
-        # A connection of the pool, without an ORM session: a load balancer asks every few seconds.
+        # A pooled connection without an ORM session: the cheapest real round trip.
         with db.engine.connect() as connection:
             connection.execute(_PROBE)
     except SQLAlchemyError as error:

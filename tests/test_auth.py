@@ -266,6 +266,25 @@ def test_a_user_sees_the_start_page(user_client):
     assert "You are signed in as user@example.com" in page
 
 
+def test_an_admin_demoted_while_signed_in_is_stopped_at_the_next_request(admin_client, app):
+    assert admin_client.get(SETTINGS_PAGE).status_code == 200
+    with app.app_context():
+        db.session.execute(db.update(User).where(User.email == ADMIN_EMAIL).values(role="user"))
+        db.session.commit()
+    response = admin_client.get(SETTINGS_PAGE)
+    assert response.status_code == 403
+    assert "Your account is not allowed to open this page" in response.get_data(as_text=True)
+
+
+def test_an_account_deleted_while_signed_in_is_signed_out(admin_client, app):
+    with app.app_context():
+        db.session.execute(db.delete(User).where(User.email == ADMIN_EMAIL))
+        db.session.commit()
+    response = admin_client.get(SETTINGS_PAGE)
+    assert response.status_code == 302
+    assert urlsplit(response.headers["Location"]).path == "/login"
+
+
 def test_an_anonymous_visitor_is_sent_to_login(client, admin):
     response = client.get(SETTINGS_PAGE)
     assert response.status_code == 302

@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from flask import current_app
 from sqlalchemy import Row, bindparam, select, update
 
-from ..auth.models import User
+from ..auth.access import SignedInUser
 from ..database import utcnow
 from ..encryption import encrypt
 from ..extensions import db
@@ -80,7 +80,7 @@ def registration(settings: MicrosoftSettings | None = None, tenant: str | None =
     )
 
 
-def start(user: User, redirect_uri: str) -> AuthorizationAttempt:
+def start(user: SignedInUser, redirect_uri: str) -> AuthorizationAttempt:
     """Record a pending authorization attempt for this admin."""
     current = registration()
     attempt = AuthorizationAttempt(
@@ -95,7 +95,7 @@ def start(user: User, redirect_uri: str) -> AuthorizationAttempt:
     return attempt
 
 
-def attempt_of(user: User, attempt_id: str) -> AuthorizationAttempt | None:
+def attempt_of(user: SignedInUser, attempt_id: str) -> AuthorizationAttempt | None:
     """Return this admin's attempt, or None."""
     attempt = db.session.get(AuthorizationAttempt, attempt_id[:32])
     return attempt if attempt is not None and attempt.user_id == user.id else None
@@ -114,7 +114,7 @@ _ATTEMPT_STATUS = select(
 ).where(AuthorizationAttempt.id == bindparam("id"), AuthorizationAttempt.user_id == bindparam("user_id"))
 
 
-def status_of(user: User, attempt_id: str) -> Row | None:
+def status_of(user: SignedInUser, attempt_id: str) -> Row | None:
     """Return what the status poll shows of this admin's attempt (read only), or None.
 
     The poll asks every 2 s while a sign-in runs: one SELECT of the shown columns, no ORM object.
@@ -155,7 +155,7 @@ def begin(attempt: AuthorizationAttempt, same_window: bool):
     return None
 
 
-def complete(user: User, state: str | None) -> AuthorizationAttempt:
+def complete(user: SignedInUser, state: str | None) -> AuthorizationAttempt:
     """Finish the attempt that `state` names with Microsoft's answer on the callback."""
     if not state:
         raise CallbackRefused("The answer from Microsoft carries no state. Click Enable to start again.")

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 
-from ..auth.models import User
+from ..auth.access import SignedInUser
 from ..database import utcnow
 from ..encryption import UndecryptableError, decrypt, encrypt
 from ..extensions import db
@@ -185,7 +185,7 @@ def redirect_uri(request_root: str) -> str:
 
 
 def save(
-    changes: Mapping[str, object], user: User, secret_expires_on: object = KEEP
+    changes: Mapping[str, object], user: SignedInUser, secret_expires_on: object = KEEP
 ) -> list[str]:
     """Apply every change at once and record it; return the names of the fields that changed.
 
@@ -216,7 +216,7 @@ def save(
     return changed
 
 
-def _apply(settings: MicrosoftSettings, field: Field, change: object, user: User) -> bool:
+def _apply(settings: MicrosoftSettings, field: Field, change: object, user: SignedInUser) -> bool:
     if change is KEEP:
         return False
     try:
@@ -239,11 +239,11 @@ def _apply(settings: MicrosoftSettings, field: Field, change: object, user: User
     return True
 
 
-def _record(user: User, name: str, description: str) -> None:
+def _record(user: SignedInUser, name: str, description: str) -> None:
     db.session.add(SettingChange(user_id=user.id, user_email=user.email, field=name, change=description))
 
 
-def set_use_default(field: Field, on: bool, user: User) -> bool:
+def set_use_default(field: Field, on: bool, user: SignedInUser) -> bool:
     """Turn Use Default on (forget the saved value) or off (keep the default as a saved value)."""
     settings = load()
     if on:

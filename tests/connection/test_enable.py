@@ -14,6 +14,7 @@ from oroflask.encryption import decrypt
 from oroflask.extensions import db
 from oroflask.settings.models import MicrosoftSettings
 
+from ..conftest import make_user, sign_in
 from .conftest import ACCOUNT, CALLBACK, PAGE, START, behave, htmx, stats
 
 
@@ -31,6 +32,19 @@ def attempts(app) -> list[AuthorizationAttempt]:
         for row in rows:
             db.session.expunge(row)
         return rows
+
+
+def test_the_status_poll_answers_only_the_admin_who_clicked_enable(app, flow, idp):
+    flow.run()
+    assert ACCOUNT in flow.status().get_data(as_text=True)
+    make_user(app, "second-admin@example.com", "admin")
+    other = app.test_client()
+    assert sign_in(other, "second-admin@example.com").status_code == 302
+    answer = other.get(flow.status_url, headers=htmx(other))
+    assert answer.status_code == 404
+    assert ACCOUNT not in answer.get_data(as_text=True)
+    unknown = flow.client.get(flow.status_url.rsplit("/", 1)[0] + "/no-such-attempt", headers=htmx(flow.client))
+    assert unknown.status_code == 404
 
 
 def test_enable_connects_and_reports_success(app, flow, idp):
