@@ -23,9 +23,10 @@ bind = "127.0.0.1:8000"
 # WEB_CONCURRENCY chooses another number: more if many requests wait on Microsoft at once.
 workers = int(os.environ.get("WEB_CONCURRENCY") or min(_usable_cpus() + 1, 8))
 
-# A request may wait for Microsoft: up to two calls of 3.05 s to connect and 10 s to read
-# (OROFLASK_MICROSOFT_HTTP_TIMEOUT), or for another worker's token refresh. Only a worker silent
-# for longer than this is killed and replaced.
+# A request may wait for Microsoft: up to three calls (the Redirect URI's discovery, token and
+# keys) of at most 15 s each in all (OROFLASK_MICROSOFT_HTTP_DEADLINE, which may not exceed 19 s),
+# or for another worker's token refresh. Only a worker silent for longer than this is killed and
+# replaced.
 timeout = 60
 graceful_timeout = 30
 # Replace each worker now and then, at different moments, so that none grows for ever. Nothing

@@ -33,6 +33,9 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # a client's X-Forwarded-Host on unchanged would otherwise let it choose the host.
 PROXY_HEADERS = ("x_for", "x_proto", "x_host", "x_port", "x_prefix")
 PROXY_HEADERS_OF_A_NUMBER = ("x_for", "x_proto")
+# A request makes at most three calls to Microsoft (the Redirect URI's discovery, token and keys):
+# with this deadline each, it still answers before gunicorn's 60 s worker timeout (gunicorn.conf.py).
+MAX_HTTP_DEADLINE = 19
 
 
 def defaults(instance_path: str) -> dict:
@@ -46,6 +49,7 @@ def defaults(instance_path: str) -> dict:
         "MICROSOFT_TENANT": "",
         "MICROSOFT_AUTHORITY": "https://login.microsoftonline.com",
         "MICROSOFT_HTTP_TIMEOUT": (3.05, 10.0),
+        "MICROSOFT_HTTP_DEADLINE": 15,
         "PUBLIC_URL": "",
         "TRUSTED_HOSTS": None,
         "PROXY_FIX": 0,
@@ -94,6 +98,7 @@ def finalize(app: Flask) -> None:
             app.config[key] = secure
     app.config["TRUSTED_HOSTS"] = trusted_hosts(app.config["TRUSTED_HOSTS"])
     app.config["PROXY_FIX"] = proxy_hops(app.config["PROXY_FIX"])
+    app.config["MICROSOFT_HTTP_DEADLINE"] = http_deadline(app.config["MICROSOFT_HTTP_DEADLINE"])
     level = app.config["LOG_LEVEL"].strip().upper()
     if level not in LOG_LEVELS:
         raise ValueError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {level!r}")
@@ -112,6 +117,22 @@ def trusted_hosts(value) -> list[str] | None:
     if not isinstance(value, (list, tuple)) or not all(isinstance(host, str) for host in value):
         raise ValueError("TRUSTED_HOSTS must be a list of host names, or host names separated by commas")
     return [host.strip().lower() for host in value]
+
+
+def http_deadline(value) -> float:
+    """Return the seconds one call to Microsoft may take in all, from a number or its text."""
+    seconds = None
+    if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+        try:
+            seconds = float(value)
+        except ValueError:
+            pass
+    if seconds is None or not 0 < seconds <= MAX_HTTP_DEADLINE:
+        raise ValueError(
+            f"MICROSOFT_HTTP_DEADLINE must be a number of seconds above 0 and at most {MAX_HTTP_DEADLINE}, "
+            f"not {value!r}"
+        )
+    return seconds
 
 
 def proxy_hops(value) -> dict[str, int]:

@@ -136,3 +136,15 @@ def test_log_level_from_the_environment(environment, monkeypatch):
     monkeypatch.setenv("OROFLASK_LOG_LEVEL", "verbose")
     with pytest.raises(ValueError, match="LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL"):
         create_app()
+
+
+@pytest.mark.parametrize("value", [0, -1, 20, "soon", True, None, float("nan")])
+def test_an_http_deadline_out_of_range_is_refused(tmp_path, value):
+    with pytest.raises(ValueError, match="MICROSOFT_HTTP_DEADLINE must be a number of seconds"):
+        create_app({"INSTANCE_PATH": str(tmp_path), "MICROSOFT_HTTP_DEADLINE": value})
+
+
+def test_the_http_deadline_comes_from_the_environment(environment, monkeypatch):
+    assert create_app().config["MICROSOFT_HTTP_DEADLINE"] == 15
+    monkeypatch.setenv("OROFLASK_MICROSOFT_HTTP_DEADLINE", "12.5")
+    assert create_app().config["MICROSOFT_HTTP_DEADLINE"] == 12.5

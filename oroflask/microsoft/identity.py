@@ -1,23 +1,27 @@
 """The Microsoft identity platform v2.0: discovery, authorization, tokens, credential checks.
 
-Every call goes out with connect and read time-outs; what Microsoft answers comes back as a
-MicrosoftError (explained by errors.py) or, for a network failure, a slow answer or a 5xx,
-as ProviderUnavailable. Nothing here writes a token, code or secret to a log or an error.
+Every call goes out with connect and read time-outs and a total deadline; what Microsoft answers
+comes back as a MicrosoftError (explained by errors.py) or, for a network failure, a slow answer
+or a 5xx, as ProviderUnavailable. Nothing here writes a token, code or secret to a log or an error.
 """
 
 import ipaddress
 import logging
+import socket
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from authlib.integrations.base_client import MismatchingStateError, OAuthError
 from authlib.integrations.flask_client import FlaskIntegration, FlaskOAuth2App
 from authlib.integrations.requests_client import OAuth2Session
 from flask import current_app, session
 from joserfc.errors import JoseError
+from requests.adapters import HTTPAdapter
 
 from .errors import MicrosoftError, ProviderUnavailable
 
@@ -31,6 +35,8 @@ METADATA_TTL_SECONDS = 3600
 LOOPBACK_NAMES = ("localhost",)
 # Where Authlib's Flask client keeps an authorization's data in the session.
 STATE_PREFIX = "_state_microsoft_"
+# How often a passed deadline looks again for a connection that was still being opened.
+DEADLINE_RECHECK_SECONDS = 0.05
 
 # Authlib logs the PKCE verifier at DEBUG level.
 logging.getLogger("authlib").setLevel(logging.INFO)
@@ -38,6 +44,10 @@ logging.getLogger("authlib").setLevel(logging.INFO)
 
 class IdTokenRejected(Exception):
     """The id_token failed a check; the message names the check, never the token."""
+
+
+class DeadlineExceeded(requests.Timeout):
+    """A call to Microsoft took longer than MICROSOFT_HTTP_DEADLINE, whatever it was waiting for."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +102,172 @@ def timeouts() -> tuple[float, float]:
     return tuple(current_app.config["MICROSOFT_HTTP_TIMEOUT"])
 
 
+def deadline() -> float:
+    """Return the seconds that one call to Microsoft may take in all, answer included."""
+    return current_app.config["MICROSOFT_HTTP_DEADLINE"]
+
+
+class _Deadline:
+    """Shut a call's connections down when its deadline passes.
+
+    Connect and read time-outs bound each wait for a byte, not the call: a server that sends a
+    byte now and then would hold the worker for ever. A blocked read on a shut-down socket ends
+    at once, whichever part of the answer it was waiting for.
+    """
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.passed = False
+        self._connections: list = []
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._watchdog = threading.Thread(target=self._watch, name="microsoft-deadline", daemon=True)
+
+    def __enter__(self) -> "_Deadline":
+        self._watchdog.start()
+        return self
+
+    def __exit__(self, *exception) -> None:
+        with self._lock:
+            self._done.set()
+        self._watchdog.join()
+
+    def add(self, connection) -> None:
+        """Watch this connection and the socket it has now (its response keeps it after a close)."""
+        with self._lock:
+            if connection not in self._connections:
+                self._connections.append(connection)
+            if connection.sock is not None and connection.sock not in self._sockets:
+                self._sockets.append(connection.sock)
+            if self.passed:
+                self._shut_down()
+
+    def _watch(self) -> None:
+        if self._done.wait(self.seconds):
+            return
+        # A connection being opened has no socket yet: look again until the call gives up.
+        while True:
+            with self._lock:
+                if self._done.is_set():
+                    return
+                self.passed = True
+                self._shut_down()
+            if self._done.wait(DEADLINE_RECHECK_SECONDS):
+                return
+
+    def _shut_down(self) -> None:
+        sockets = self._sockets + [c.sock for c in self._connections if c.sock is not None]
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # closed already
+
+
+# The deadline of the call this thread is sending, for its connections to join.
+_current = threading.local()
+
+
+class _WatchedConnection:
+    """A urllib3 connection that joins the deadline of the call it serves."""
+
+    def connect(self) -> None:
+        _join_deadline(self)
+        super().connect()
+        _join_deadline(self)
+
+    def request(self, *args, **kwargs) -> None:
+        _join_deadline(self)
+        super().request(*args, **kwargs)
+        _join_deadline(self)
+
+
+def _join_deadline(connection) -> None:
+    watched = getattr(_current, "deadline", None)
+    if watched is not None:
+        watched.add(connection)
+
+
+class _HTTPConnection(_WatchedConnection, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_WatchedConnection, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _HTTPConnectionPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSConnectionPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+WATCHED_POOLS = {"http": _HTTPConnectionPool, "https": _HTTPSConnectionPool}
+
+
+class DeadlineAdapter(HTTPAdapter):
+    """Send each request with a total deadline, its answer's body read before the deadline ends."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        super().__init__()
+
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = WATCHED_POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs):
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if not proxy.lower().startswith("socks"):  # SOCKS proxies bring pool classes of their own
+            manager.pool_classes_by_scheme = WATCHED_POOLS
+        return manager
+
+    def send(self, request, stream=False, timeout=None, **kwargs) -> requests.Response:
+        with _Deadline(self.seconds) as watched:
+            _current.deadline = watched
+            try:
+                response = super().send(request, stream=stream, timeout=self._within(timeout), **kwargs)
+                response.content  # read now, while the deadline runs
+            except Exception:
+                if watched.passed:
+                    raise DeadlineExceeded(f"no complete answer within {self.seconds:g} s") from None
+                raise
+            finally:
+                _current.deadline = None
+        return response
+
+    def _within(self, timeout) -> tuple[float, float]:
+        if timeout is None:
+            connect = read = self.seconds
+        elif isinstance(timeout, tuple):
+            connect, read = timeout
+        else:
+            connect = read = timeout
+        return min(connect, self.seconds), min(read, self.seconds)
+
+
+def _with_deadline(session: requests.Session) -> requests.Session:
+    adapter = DeadlineAdapter(deadline())
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+class _OAuth2Session(OAuth2Session):
+    """Authlib's requests session, each of its calls within the deadline."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _with_deadline(self)
+
+
+class _FlaskOAuth2App(FlaskOAuth2App):
+    client_cls = _OAuth2Session
+
+
 def discover(registration: Registration) -> dict:
     """Return the tenant's OpenID metadata (cached for an hour per authority and tenant)."""
     cache = current_app.extensions.setdefault("oroflask.microsoft.metadata", {})
@@ -110,7 +286,8 @@ def discover(registration: Registration) -> dict:
 
 def _get_json(url: str) -> dict:
     try:
-        response = requests.get(url, timeout=timeouts())
+        with _with_deadline(requests.Session()) as http:
+            response = http.get(url, timeout=timeouts())
     except requests.RequestException as error:
         raise ProviderUnavailable(_network_problem(error)) from None
     return _json_or_error(response)
@@ -154,7 +331,7 @@ def flask_client(registration: Registration) -> FlaskOAuth2App:
     by name, and a changed client ID, secret or tenant must take effect without a restart.
     """
     metadata = discover(registration)
-    return FlaskOAuth2App(
+    return _FlaskOAuth2App(
         FlaskIntegration("microsoft"),
         name="microsoft",
         client_id=registration.client_id,
@@ -249,7 +426,7 @@ def _jose_problem(error: JoseError) -> str:
 def refresh(registration: Registration, refresh_token: str) -> Grant:
     """Redeem a refresh token; the answer carries a new refresh token, which must be stored."""
     metadata = discover(registration)
-    session = OAuth2Session(
+    session = _OAuth2Session(
         client_id=registration.client_id,
         client_secret=registration.client_secret,
         scope=" ".join(SCOPES),
@@ -273,16 +450,17 @@ def check_credentials(registration: Registration) -> None:
     """Check tenant, client ID and secret without a sign-in (discovery, then client credentials)."""
     metadata = discover(registration)
     try:
-        response = requests.post(
-            metadata["token_endpoint"],
-            data={
-                "grant_type": "client_credentials",
-                "client_id": registration.client_id,
-                "client_secret": registration.client_secret,
-                "scope": CREDENTIALS_CHECK_SCOPE,
-            },
-            timeout=timeouts(),
-        )
+        with _with_deadline(requests.Session()) as http:
+            response = http.post(
+                metadata["token_endpoint"],
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": registration.client_id,
+                    "client_secret": registration.client_secret,
+                    "scope": CREDENTIALS_CHECK_SCOPE,
+                },
+                timeout=timeouts(),
+            )
     except requests.RequestException as error:
         raise ProviderUnavailable(_network_problem(error)) from None
     _json_or_error(response)

@@ -31,8 +31,7 @@ class ReconnectNeeded(Exception):
 
 def access_token(registration: identity.Registration, connection_id: int = CONNECTION_ID) -> str:
     """Return a valid access token, refreshing it first when it expires within a few minutes."""
-    connect, read = identity.timeouts()
-    give_up = time.monotonic() + connect + read + 5
+    give_up = time.monotonic() + identity.deadline() + 5
     while True:
         connection = _read(connection_id)
         _check_usable(connection, registration)

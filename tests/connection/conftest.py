@@ -16,6 +16,8 @@ from oroflask.devidp.directory import (
 from oroflask.devidp.testing import serve
 from tests.conftest import csrf_token
 
+from .stand_in import StandIn
+
 PAGE = "/admin/config/integrations/microsoft"
 START = PAGE + "/authorization"
 CALLBACK = "http://localhost/oauth/microsoft/callback"
@@ -55,6 +57,14 @@ def config(config, idp):
         MICROSOFT_TENANT=DEFAULT_TENANT_ID,
     )
     return config
+
+
+@pytest.fixture
+def stand_in(idp):
+    """Serve a stand-in for some of the provider's endpoints (see stand_in.py); yield it."""
+    server = StandIn(idp).start()
+    yield server
+    server.stop()
 
 
 def behave(idp: str, **knobs) -> None:
