@@ -62,3 +62,7 @@ class AuthorizationAttempt(db.Model):
     trace_id: Mapped[str | None] = mapped_column(String(64))
     correlation_id: Mapped[str | None] = mapped_column(String(64))
     missing_scopes: Mapped[str | None] = mapped_column(Text)
+    # What redeems Microsoft's answer, kept here until then rather than in the session cookie,
+    # which is signed but readable.
+    code_verifier_encrypted: Mapped[str | None] = mapped_column(Text)
+    nonce_encrypted: Mapped[str | None] = mapped_column(Text)

@@ -2,7 +2,7 @@
 
 import json
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user
 
 from ..auth.access import admin_required
@@ -14,6 +14,11 @@ from . import bp, service
 from .models import SUCCEEDED, TERMINAL
 
 AUTHORIZATION = PAGE + "/authorization"
+# The session key naming the attempt whose sign-in this browser opened: the answer must come back
+# to it. Only the attempt's id: the verifier and the nonce stay on the server.
+OPENED_SIGN_IN = "microsoft_sign_in"
+# Where earlier versions let Authlib keep the verifier and the nonce, in the session cookie.
+AUTHLIB_STATE_PREFIX = "_state_microsoft_"
 
 
 @bp.route(AUTHORIZATION, methods=["POST"])
@@ -48,9 +53,12 @@ def begin(attempt_id: str):
     attempt = service.attempt_of(current_user, attempt_id)
     if attempt is None:
         abort(404)
-    response = service.begin(attempt, same_window=request.args.get("window") == "same")
-    if response is not None:
-        return response
+    sign_in_url = service.begin(attempt, same_window=request.args.get("window") == "same")
+    if sign_in_url is not None:
+        for key in [key for key in session if key.startswith(AUTHLIB_STATE_PREFIX)]:
+            session.pop(key)
+        session[OPENED_SIGN_IN] = attempt.id
+        return redirect(sign_in_url)
     if attempt.status not in TERMINAL:
         return _refused("This authorization was already opened in another window. Click Enable to start again.")
     return _result(attempt)
@@ -65,9 +73,11 @@ def callback():
             "Sign in and click Enable again."
         )
     try:
-        attempt = service.complete(current_user, request.args.get("state"))
+        attempt = service.complete(current_user, request.args, opened_here=session.get(OPENED_SIGN_IN))
     except service.CallbackRefused as error:
         return _refused(str(error))
+    if session.get(OPENED_SIGN_IN) == attempt.id:
+        session.pop(OPENED_SIGN_IN)
     return _result(attempt)
 
 

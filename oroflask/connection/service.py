@@ -3,6 +3,7 @@ the stored connection and what the page shows of it."""
 
 import hashlib
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -11,7 +12,7 @@ from sqlalchemy import Row, bindparam, select, update
 
 from ..auth.access import SignedInUser
 from ..database import utcnow
-from ..encryption import encrypt
+from ..encryption import UndecryptableError, decrypt, encrypt
 from ..extensions import db
 from ..microsoft import identity
 from ..microsoft.errors import MicrosoftError, ProviderUnavailable, explain
@@ -131,10 +132,11 @@ def is_expired(attempt: AuthorizationAttempt) -> bool:
     return attempt.status in (PENDING, REDEEMING) and attempt.created_at + ATTEMPT_LIFETIME < utcnow()
 
 
-def begin(attempt: AuthorizationAttempt, same_window: bool):
-    """Bind a one-time state to the attempt and return the redirect to Microsoft.
+def begin(attempt: AuthorizationAttempt, same_window: bool) -> str | None:
+    """Bind a one-time state to the attempt and return the address of Microsoft's sign-in.
 
-    Returns None when the attempt cannot start (it is then finished with the reason).
+    The PKCE verifier and the nonce are stored with the attempt, encrypted. Returns None when the
+    attempt cannot start (it is then finished with the reason).
     """
     if attempt.status != PENDING or attempt.state_hash is not None or is_expired(attempt):
         return None
@@ -143,7 +145,7 @@ def begin(attempt: AuthorizationAttempt, same_window: bool):
     attempt.same_window = same_window
     db.session.commit()
     try:
-        return identity.authorize_redirect(
+        sign_in = identity.authorization_request(
             registration(tenant=attempt.tenant), attempt.redirect_uri, state
         )
     except NotReady as error:
@@ -152,11 +154,21 @@ def begin(attempt: AuthorizationAttempt, same_window: bool):
         _fail_explained(attempt, error)
     except ProviderUnavailable as error:
         _finish(attempt, FAILED, title=_unavailable_title(error), action="Try again in a moment.")
+    else:
+        attempt.code_verifier_encrypted = encrypt(sign_in.code_verifier)
+        attempt.nonce_encrypted = encrypt(sign_in.nonce)
+        db.session.commit()
+        return sign_in.url
     return None
 
 
-def complete(user: SignedInUser, state: str | None) -> AuthorizationAttempt:
-    """Finish the attempt that `state` names with Microsoft's answer on the callback."""
+def complete(user: SignedInUser, answer: Mapping[str, str], opened_here: str | None) -> AuthorizationAttempt:
+    """Finish the attempt that the answer's `state` names with Microsoft's answer on the callback.
+
+    `opened_here` is the attempt whose sign-in this browser session opened: the answer must
+    come back to the same browser.
+    """
+    state = answer.get("state")
     if not state:
         raise CallbackRefused("The answer from Microsoft carries no state. Click Enable to start again.")
     attempt = db.session.execute(
@@ -171,7 +183,7 @@ def complete(user: SignedInUser, state: str | None) -> AuthorizationAttempt:
     if is_expired(attempt):
         _finish(attempt, FAILED, title="The authorization took longer than 10 minutes", action="Click Enable again.")
         return attempt
-    if not identity.state_is_bound_to_session(state):
+    if opened_here != attempt.id:
         raise CallbackRefused(
             "This authorization was started from another browser session, or a newer one replaced it. "
             "Click Enable to start again."
@@ -188,13 +200,44 @@ def complete(user: SignedInUser, state: str | None) -> AuthorizationAttempt:
         raise CallbackRefused("This authorization was already used. Click Enable to start again.")
     db.session.refresh(attempt)
     try:
-        grant = identity.complete_authorization(registration(tenant=attempt.tenant))
+        _redeem(attempt, answer)
+    except Exception:
+        # Whatever went wrong, the page must not wait ten minutes for an attempt left redeeming.
+        db.session.rollback()
+        _finish(attempt, FAILED, title="The authorization could not be completed", action="Click Enable to try again.")
+        raise
+    return attempt
+
+
+def _redeem(attempt: AuthorizationAttempt, answer: Mapping[str, str]) -> None:
+    try:
+        grant = identity.complete_authorization(
+            registration(tenant=attempt.tenant),
+            answer,
+            redirect_uri=attempt.redirect_uri,
+            code_verifier=decrypt(attempt.code_verifier_encrypted),
+            nonce=decrypt(attempt.nonce_encrypted),
+        )
     except NotReady as error:
         _finish(attempt, FAILED, title="The settings changed during the authorization", action=str(error))
+    except UndecryptableError:
+        _finish(
+            attempt,
+            FAILED,
+            title="The encryption keys changed during the authorization",
+            action="Click Enable to start again.",
+        )
     except MicrosoftError as error:
         _fail_explained(attempt, error)
     except ProviderUnavailable as error:
         _finish(attempt, FAILED, title=_unavailable_title(error), action="Click Enable to try again.")
+    except identity.UnusableAnswer as error:
+        _finish(
+            attempt,
+            FAILED,
+            title="Microsoft's answer could not be used",
+            action=f"{error}. Click Enable to try again.",
+        )
     except identity.IdTokenRejected as error:
         _finish(
             attempt,
@@ -204,7 +247,6 @@ def complete(user: SignedInUser, state: str | None) -> AuthorizationAttempt:
         )
     else:
         _connect(attempt, grant)
-    return attempt
 
 
 def closed(attempt: AuthorizationAttempt) -> None:
@@ -361,6 +403,8 @@ def _finish(attempt: AuthorizationAttempt, status: str, **details) -> None:
     attempt.error_code = details.get("code")
     attempt.trace_id = details.get("trace_id")
     attempt.correlation_id = details.get("correlation_id")
+    attempt.code_verifier_encrypted = None
+    attempt.nonce_encrypted = None
     db.session.commit()
 
 

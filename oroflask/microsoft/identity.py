@@ -10,16 +10,18 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
 import requests
 import urllib3
-from authlib.integrations.base_client import MismatchingStateError, OAuthError
+from authlib.common.errors import AuthlibBaseError
+from authlib.integrations.base_client import OAuthError
 from authlib.integrations.flask_client import FlaskIntegration, FlaskOAuth2App
 from authlib.integrations.requests_client import OAuth2Session
-from flask import current_app, session
+from flask import current_app
 from joserfc.errors import JoseError
 from requests.adapters import HTTPAdapter
 
@@ -33,8 +35,6 @@ MAIL_SCOPES = (IMAP_SCOPE, SMTP_SCOPE)
 CREDENTIALS_CHECK_SCOPE = "https://outlook.office365.com/.default"
 METADATA_TTL_SECONDS = 3600
 LOOPBACK_NAMES = ("localhost",)
-# Where Authlib's Flask client keeps an authorization's data in the session.
-STATE_PREFIX = "_state_microsoft_"
 # How often a passed deadline looks again for a connection that was still being opened.
 DEADLINE_RECHECK_SECONDS = 0.05
 
@@ -44,6 +44,11 @@ logging.getLogger("authlib").setLevel(logging.INFO)
 
 class IdTokenRejected(Exception):
     """The id_token failed a check; the message names the check, never the token."""
+
+
+class UnusableAnswer(Exception):
+    """Microsoft's answer on the Redirect URI cannot be redeemed; the message says why, never the
+    code or a token."""
 
 
 class DeadlineExceeded(requests.Timeout):
@@ -58,6 +63,15 @@ class Registration:
     client_secret: str
     tenant: str
     authority: str
+
+
+@dataclass(frozen=True)
+class AuthorizationRequest:
+    """Where to send the browser, and the values that redeem its answer: keep them on the server."""
+
+    url: str
+    code_verifier: str
+    nonce: str
 
 
 @dataclass
@@ -310,6 +324,8 @@ def _json_or_error(response: requests.Response) -> dict:
 def _network_problem(error: requests.RequestException) -> str:
     if isinstance(error, requests.Timeout):
         return "Microsoft did not answer in time"
+    if isinstance(error, requests.HTTPError) and error.response is not None:
+        return f"Microsoft answered HTTP {error.response.status_code}"  # Authlib's raise_for_status
     return "Microsoft could not be reached"
 
 
@@ -347,44 +363,47 @@ def flask_client(registration: Registration) -> FlaskOAuth2App:
     )
 
 
-def authorize_redirect(registration: Registration, redirect_uri: str, state: str):
-    """Return the redirect to Microsoft's authorize endpoint (PKCE S256, nonce, query mode).
+def authorization_request(registration: Registration, redirect_uri: str, state: str) -> AuthorizationRequest:
+    """Return the address of Microsoft's sign-in (PKCE S256, nonce, query mode) for this state.
 
-    Authlib keeps each authorization's state, nonce and verifier in the session cookie until it
-    is used or an hour has passed; a newer authorization replaces the older ones, so that a few
-    abandoned sign-ins cannot push the cookie past the 4 KB browsers accept.
+    The verifier and the nonce are returned, not kept in the session cookie, which is signed
+    but readable: the caller keeps them on the server until the answer comes back.
     """
-    for key in [key for key in session if key.startswith(STATE_PREFIX)]:
-        session.pop(key)
-    try:
-        return flask_client(registration).authorize_redirect(
-            redirect_uri, state=state, response_mode="query", prompt="select_account"
-        )
-    except requests.RequestException as error:
-        raise ProviderUnavailable(_network_problem(error)) from None
+    created = flask_client(registration).create_authorization_url(
+        redirect_uri, state=state, response_mode="query", prompt="select_account"
+    )
+    return AuthorizationRequest(created["url"], created["code_verifier"], created["nonce"])
 
 
-def state_is_bound_to_session(state: str) -> bool:
-    """Tell whether this browser session started the authorization that `state` names."""
-    return FlaskIntegration("microsoft").get_state_data(session, state) is not None
-
-
-def complete_authorization(registration: Registration) -> Grant:
-    """Redeem the callback's code and validate the id_token; return the grant."""
+def complete_authorization(
+    registration: Registration,
+    answer: Mapping[str, str],
+    *,
+    redirect_uri: str,
+    code_verifier: str,
+    nonce: str,
+) -> Grant:
+    """Redeem the code of Microsoft's answer on the Redirect URI; validate the id_token; return the grant."""
+    if answer.get("error"):
+        raise MicrosoftError.from_redirect(answer["error"][:100], answer.get("error_description"))
+    code = answer.get("code")
+    if not code:
+        raise UnusableAnswer("It carries neither an authorization code nor an error")
     client = flask_client(registration)
     try:
-        token = client.authorize_access_token(claims_options=id_token_checks(registration))
-    except MismatchingStateError:
-        raise IdTokenRejected("the authorization was not started from this browser session") from None
-    except OAuthError as error:
-        raise MicrosoftError.from_redirect(error.error or "unknown_error", error.description) from None
+        token = client.fetch_access_token(redirect_uri=redirect_uri, code=code, code_verifier=code_verifier)
+        claims = client.parse_id_token(token, nonce=nonce, claims_options=id_token_checks(registration))
     except requests.RequestException as error:
         raise ProviderUnavailable(_network_problem(error)) from None
     except JoseError as error:
         raise IdTokenRejected(_jose_problem(error)) from None
-    if "userinfo" not in token:
+    except OAuthError as error:
+        raise MicrosoftError(str(error.error or "unknown_error")[:100]) from None
+    except (AuthlibBaseError, ValueError, TypeError, KeyError, AttributeError) as error:
+        # What Authlib and joserfc raise on a malformed token answer or key set.
+        raise UnusableAnswer(f"Its tokens or the tenant's keys are malformed ({type(error).__name__})") from None
+    if claims is None:
         raise IdTokenRejected("Microsoft returned no id_token")
-    claims = token["userinfo"]
     grant = _grant(token)
     grant.account = claims.get("preferred_username") or claims.get("email")
     grant.tenant_id = claims.get("tid")

@@ -1,10 +1,14 @@
 """Enable end to end: the Flask test client against the local identity provider over HTTP."""
 
+import base64
+import hashlib
 import logging
+import zlib
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from itsdangerous.encoding import base64_decode
 from sqlalchemy import select, update
 
 from oroflask.connection.models import AuthorizationAttempt, MicrosoftConnection
@@ -16,6 +20,7 @@ from oroflask.settings.models import MicrosoftSettings
 
 from ..conftest import make_user, sign_in
 from .conftest import ACCOUNT, CALLBACK, PAGE, START, behave, htmx, stats
+from .stand_in import Answer
 
 
 def stored_connection(app) -> MicrosoftConnection | None:
@@ -122,12 +127,49 @@ def test_callback_from_another_session_is_refused(app, flow, client, idp):
     flow.begin()
     location = flow.approve()
     other = app.test_client()
-    from tests.conftest import sign_in
-
     sign_in(other, "admin@example.com")
     response = other.get(location.replace("http://localhost", ""))
     assert response.status_code == 400
+    assert "started from another browser session" in response.get_data(as_text=True)
     assert stored_connection(app) is None
+    assert attempts(app)[0].status == "pending"
+    assert f"Authorization succeeded: connected as {ACCOUNT}" in flow.callback().get_data(as_text=True)
+
+
+def session_cookie_text(client) -> str:
+    """Return the session cookie as anyone who holds it can read it, without the key."""
+    value = client.get_cookie("session").value
+    payload = value.removeprefix(".").split(".")[0]
+    data = base64_decode(payload)
+    return (zlib.decompress(data) if value.startswith(".") else data).decode()
+
+
+def stored_verifier_and_nonce(app) -> tuple[str, str]:
+    [attempt] = [row for row in attempts(app) if row.code_verifier_encrypted]
+    with app.app_context():
+        return decrypt(attempt.code_verifier_encrypted), decrypt(attempt.nonce_encrypted)
+
+
+def test_the_verifier_and_the_nonce_stay_on_the_server_encrypted(app, flow):
+    flow.start()
+    flow.begin()
+    query = parse_qs(urlsplit(flow.authorize_url).query)
+    cookie = session_cookie_text(flow.client)
+    assert "_user_id" in cookie  # the decoding works: the signed-in session is there
+    assert query["nonce"][0] not in cookie and "code_verifier" not in cookie
+
+    verifier, nonce = stored_verifier_and_nonce(app)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    assert query["code_challenge"] == [challenge] and query["nonce"] == [nonce]
+    assert verifier not in cookie
+    [attempt] = attempts(app)
+    for secret in (verifier, nonce):
+        assert secret not in attempt.code_verifier_encrypted + attempt.nonce_encrypted
+
+    flow.approve()
+    assert f"Authorization succeeded: connected as {ACCOUNT}" in flow.callback().get_data(as_text=True)
+    [attempt] = attempts(app)
+    assert attempt.code_verifier_encrypted is None and attempt.nonce_encrypted is None
 
 
 def test_expired_attempt_stops_polling(app, flow):
@@ -166,10 +208,8 @@ def test_code_redeemed_twice_is_explained(app, flow, idp):
     flow.start()
     flow.begin()
     location = flow.approve()
-    state = parse_qs(urlsplit(location).query)["state"][0]
     code = parse_qs(urlsplit(location).query)["code"][0]
-    with flow.client.session_transaction() as session:
-        verifier = session[f"_state_microsoft_{state}"]["data"]["code_verifier"]
+    verifier = stored_verifier_and_nonce(app)[0]
     from oroflask.devidp.directory import DEFAULT_CLIENT_ID, DEFAULT_SECRET_VALUE, DEFAULT_TENANT_ID
 
     first = requests.post(
@@ -313,8 +353,7 @@ def test_at_debug_level_no_code_verifier_state_or_token_is_logged(app, flow, cap
     with caplog.at_level(logging.DEBUG):
         flow.start()
         flow.begin()
-        with flow.client.session_transaction() as session:
-            [verifier] = [value["data"]["code_verifier"] for key, value in session.items() if key.startswith("_state_")]
+        verifier, nonce = stored_verifier_and_nonce(app)
         query = parse_qs(urlsplit(flow.approve()).query)
         assert flow.callback().status_code == 200
     connection = stored_connection(app)
@@ -322,7 +361,7 @@ def test_at_debug_level_no_code_verifier_state_or_token_is_logged(app, flow, cap
         tokens = [decrypt(connection.access_token_encrypted), decrypt(connection.refresh_token_encrypted)]
     written = caplog.text + capsys.readouterr().err
     assert f"Microsoft connected as {ACCOUNT}" in written
-    for secret in (verifier, query["code"][0], query["state"][0], *tokens, DEFAULT_SECRET_VALUE):
+    for secret in (verifier, nonce, query["code"][0], query["state"][0], *tokens, DEFAULT_SECRET_VALUE):
         assert secret not in written
 
 
@@ -331,8 +370,8 @@ def test_abandoned_sign_ins_do_not_grow_the_session(app, flow):
         flow.start()
         flow.begin()
     with flow.client.session_transaction() as session:
-        kept = [key for key in session if key.startswith("_state_microsoft_")]
-    assert len(kept) == 1
+        kept = {key: value for key, value in session.items() if "microsoft" in key}
+    assert kept == {"microsoft_sign_in": flow.started["url"].split("/")[-2]}
     flow.approve()
     assert f"Authorization succeeded: connected as {ACCOUNT}" in flow.callback().get_data(as_text=True)
 
@@ -346,3 +385,46 @@ def test_a_replaced_sign_in_is_refused(app, flow):
     response = flow.callback(first)
     assert response.status_code == 400
     assert "a newer one replaced it" in response.get_data(as_text=True)
+
+
+def test_an_answer_with_neither_code_nor_error_fails_the_attempt_at_once(app, flow):
+    flow.start()
+    flow.begin()
+    state = parse_qs(urlsplit(flow.approve()).query)["state"][0]
+    response = flow.callback(f"{CALLBACK}?state={state}")
+    assert response.status_code == 400
+    assert "carries neither an authorization code nor an error" in response.get_data(as_text=True)
+    status = flow.status().get_data(as_text=True)
+    assert "Microsoft&#39;s answer could not be used" in status and "hx-trigger" not in status
+    assert [attempt.status for attempt in attempts(app)] == ["failed"]
+
+
+TOKEN = {"access_token": "an-access-token", "token_type": "Bearer", "expires_in": 3600}
+
+
+SECURITY_CHECK = "Microsoft&#39;s answer failed a security check."
+UNUSABLE = "Microsoft&#39;s answer could not be used."
+
+
+@pytest.mark.parametrize(
+    "endpoint, answer, title, reason",
+    [
+        ("token_endpoint", Answer(200, {**TOKEN, "id_token": "not-a-jwt"}), SECURITY_CHECK, "(DecodeError)"),
+        ("token_endpoint", Answer(200, {**TOKEN, "id_token": "e30.e30.e30"}), SECURITY_CHECK, "(MissingAlgorithmError)"),
+        ("token_endpoint", Answer(200, TOKEN), SECURITY_CHECK, "Microsoft returned no id_token"),
+        ("token_endpoint", Answer(200, ["not", "an", "object"]), "Microsoft answered with unexpected JSON.", ""),
+        ("jwks_uri", Answer(200, {"keys": [{"kty": "nonsense"}]}), SECURITY_CHECK, "(MissingKeyError)"),
+        ("jwks_uri", Answer(200, ["not", "an", "object"]), UNUSABLE, "malformed (TypeError)"),
+        ("jwks_uri", Answer(500, {"error": "server_error"}), "Microsoft answered HTTP 500.", ""),
+    ],
+)
+def test_a_malformed_answer_fails_the_attempt_with_its_reason(app, flow, stand_in, endpoint, answer, title, reason):
+    app.config["MICROSOFT_AUTHORITY"] = stand_in.authority
+    stand_in.answers[endpoint] = answer
+    response = flow.run()
+    assert response.status_code == 400
+    status = flow.status().get_data(as_text=True)
+    assert f"<strong>{title}</strong>" in status and reason in status
+    assert "hx-trigger" not in status
+    assert [attempt.status for attempt in attempts(app)] == ["failed"]
+    assert stored_connection(app) is None

@@ -1,0 +1,26 @@
+"""The authorization attempt keeps its PKCE verifier and nonce, encrypted.
+
+Revision ID: 0004
+Revises: 0002
+Create Date: 2026-12-02
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0004"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table("authorization_attempt") as batch:
+        batch.add_column(sa.Column("code_verifier_encrypted", sa.Text(), nullable=True))
+        batch.add_column(sa.Column("nonce_encrypted", sa.Text(), nullable=True))
+
+
+def downgrade():
+    with op.batch_alter_table("authorization_attempt") as batch:
+        batch.drop_column("nonce_encrypted")
+        batch.drop_column("code_verifier_encrypted")
