@@ -107,10 +107,10 @@ def test_redirect_uri_comes_from_the_public_url(admin_client):
     assert ">Copy</button>" in html
 
 
-def test_redirect_uri_comes_from_the_request_without_a_public_url(admin_client):
+def test_redirect_uri_comes_from_the_address_pinned_at_sign_in_without_a_public_url(admin_client):
     html = page_at(admin_client, "http://mail.internal:8080")
     redirect_uri = element(html, "redirect_uri")["value"]
-    assert redirect_uri == "http://mail.internal:8080/oauth/microsoft/callback"
+    assert redirect_uri == "http://localhost/oauth/microsoft/callback"
 
 
 # The Enable control

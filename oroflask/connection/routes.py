@@ -25,7 +25,7 @@ AUTHLIB_STATE_PREFIX = "_state_microsoft_"
 @admin_required
 def start():
     """Record an authorization attempt; the browser then opens Microsoft's sign-in."""
-    redirect_uri = settings_service.redirect_uri(request.url_root)
+    redirect_uri = settings_service.redirect_uri(request.host_url)
     try:
         attempt = service.start(current_user, redirect_uri)
     except service.NotReady as error:

@@ -2,7 +2,7 @@
 
 from flask import Blueprint
 
-bp = Blueprint("settings", __name__)
+bp = Blueprint("settings", __name__, cli_group=None)
 PAGE = "/admin/config/integrations/microsoft"
 
-from . import routes  # noqa: E402,F401  (routes register themselves on bp)
+from . import cli, routes  # noqa: E402,F401  (routes register themselves on bp)

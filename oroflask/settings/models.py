@@ -9,6 +9,7 @@ from ..database import UTCDateTime, utcnow
 from ..extensions import db
 
 SETTINGS_ID = 1
+SITE_ID = 1
 
 
 class MicrosoftSettings(db.Model):
@@ -36,3 +37,17 @@ class SettingChange(db.Model):
     user_email: Mapped[str] = mapped_column(String(254))
     field: Mapped[str] = mapped_column(String(64))
     change: Mapped[str] = mapped_column(String(300))
+
+
+class SiteSettings(db.Model):
+    """The one row of the site's own settings: the public address it is reached at.
+
+    Pinned when the first administrator signs in, so that no Host header can change the
+    Redirect URI afterwards; OROFLASK_PUBLIC_URL overrides it.
+    """
+
+    __tablename__ = "site_settings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_url: Mapped[str | None] = mapped_column(String(255))
+    public_url_pinned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

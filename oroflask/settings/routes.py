@@ -1,7 +1,7 @@
 """Views of System > Configuration > Integrations > Microsoft Settings."""
 
 from flask import abort, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required
+from flask_login import current_user, login_required, user_logged_in
 
 from ..auth.access import admin_required
 from ..connection import service as connection_service
@@ -31,15 +31,25 @@ def microsoft():
             return redirect(url_for("settings.microsoft"))
         status = 422
     settings = service.load()
+    public_address = service.public_address(request.host_url)
     return render_template(
         "settings/microsoft.html",
         form=form,
         fields=[service.state(settings, field) for field in service.FIELDS.values()],
-        redirect_uri=service.redirect_uri(request.url_root),
+        redirect_uri=public_address.url + service.CALLBACK_PATH,
+        public_address=public_address,
         submitted=request.method == "POST",
         **_secret_expiry_context(settings),
         **connection_service.enable_row(settings),
     ), status
+
+
+@user_logged_in.connect
+def pin_public_address(app, user, **extra) -> None:
+    """Pin the public address from the request an administrator signs in with, when none is yet:
+    the setup page's, or the first sign-in after `flask create-admin`."""
+    if user.is_admin:
+        service.public_address(request.host_url)
 
 
 @bp.route(PAGE + "/fields/<name>", methods=["POST"])

@@ -1,18 +1,29 @@
 """Microsoft Settings without HTTP: fields, defaults, validation, atomic saves and their record."""
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlsplit
 
 from flask import current_app
+from sqlalchemy import select, update
 
 from ..auth.access import SignedInUser
 from ..database import utcnow
 from ..encryption import UndecryptableError, decrypt, encrypt
 from ..extensions import db
 from ..microsoft import identifiers
-from .models import SETTINGS_ID, MicrosoftSettings, SettingChange
+from .models import SETTINGS_ID, SITE_ID, MicrosoftSettings, SettingChange, SiteSettings
 
 CALLBACK_PATH = "/oauth/microsoft/callback"
+# A host name, an IPv4 address or a bracketed IPv6 one, and an optional port: no user name, no
+# characters that Azure refuses in a Redirect URI.
+PUBLIC_HOST = re.compile(
+    r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*|\[[0-9a-f:.]+\])"
+    r"(?::(?P<port>[0-9]{1,5}))?",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -178,10 +189,88 @@ def missing_for_enable(settings: MicrosoftSettings) -> list[str]:
     return missing
 
 
+@dataclass(frozen=True)
+class PublicAddress:
+    """The address users reach the app at, and where it comes from."""
+
+    url: str
+    configured: bool = False
+    pinned_at: datetime | None = None
+
+
+def public_address(request_root: str) -> PublicAddress:
+    """Return the address users reach the app at: OROFLASK_PUBLIC_URL, else the pinned one.
+
+    `request_root` (scheme://host[:port]/ of a signed-in administrator's request) is pinned when
+    nothing is yet; whatever Host later requests name, the pinned address stays.
+    """
+    configured = current_app.config["PUBLIC_URL"]
+    if configured:
+        return PublicAddress(configured, configured=True)
+    site = _site()
+    if site.public_url is None:
+        try:
+            _pin(check_public_url(request_root))
+        except ValueError:
+            return PublicAddress(request_root.rstrip("/"))
+        site = _site()
+    return PublicAddress(site.public_url, pinned_at=site.public_url_pinned_at)
+
+
 def redirect_uri(request_root: str) -> str:
-    """Return the Redirect URI to register in Azure: from OROFLASK_PUBLIC_URL, else the request."""
-    base = current_app.config["PUBLIC_URL"] or request_root.rstrip("/")
-    return base + CALLBACK_PATH
+    """Return the Redirect URI to register in Azure, at the public address (see public_address)."""
+    return public_address(request_root).url + CALLBACK_PATH
+
+
+def check_public_url(value: str) -> str:
+    """Return `value` as scheme://host[:port], or raise ValueError saying what is accepted."""
+    parts = urlsplit(value.strip())
+    host = PUBLIC_HOST.fullmatch(parts.netloc)
+    if (
+        parts.scheme not in ("http", "https")
+        or host is None
+        or int(host["port"] or 1) not in range(1, 65536)
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+    ):
+        raise ValueError(
+            f"The public address is http:// or https:// with a host name and, if needed, a port "
+            f"(such as https://mail.example.com), without a path or a query, not {value.strip()[:100]!r}"
+        )
+    return f"{parts.scheme}://{parts.netloc.lower()}"
+
+
+def set_public_url(url: str) -> str:
+    """Pin `url` as the public address in place of the one pinned; return it as stored.
+
+    Raises ValueError when `url` is not an address check_public_url accepts.
+    """
+    site = _site()
+    site.public_url = check_public_url(url)
+    site.public_url_pinned_at = utcnow()
+    db.session.commit()
+    current_app.logger.info("The public address is now %s", site.public_url)
+    return site.public_url
+
+
+def _pin(url: str) -> None:
+    # Only if nothing is pinned yet: of two workers pinning at once, the first one wins.
+    pinned = db.session.execute(
+        update(SiteSettings)
+        .where(SiteSettings.id == SITE_ID, SiteSettings.public_url.is_(None))
+        .values(public_url=url, public_url_pinned_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    if pinned:
+        current_app.logger.info("Pinned the public address %s (the Redirect URI is built on it)", url)
+
+
+def _site() -> SiteSettings:
+    return db.session.execute(
+        select(SiteSettings).where(SiteSettings.id == SITE_ID).execution_options(populate_existing=True)
+    ).scalar_one()
 
 
 def save(

@@ -1,9 +1,11 @@
 """Behind a reverse proxy: which X-Forwarded-* headers count (OROFLASK_PROXY_FIX) and which hosts a
 request may name (TRUSTED_HOSTS), so that a forged header never changes the Redirect URI, shown
-or sent to Microsoft, nor any other address the app answers with."""
+or sent to Microsoft, nor any other address the app answers with. The public address is pinned
+from the request the first administrator signs in with, as these settings make it out."""
 
 import json
 import logging
+import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -12,7 +14,7 @@ from sqlalchemy import select
 from oroflask.auth.models import LoginFailure
 from oroflask.connection.models import AuthorizationAttempt
 from oroflask.extensions import db
-from tests.conftest import ADMIN_EMAIL, csrf_token, element
+from tests.conftest import ADMIN_EMAIL, PASSWORD, csrf_token, element
 
 from .conftest import PAGE, START, htmx
 
@@ -27,6 +29,18 @@ def as_host(client, host: str) -> dict:
         if cookie is not None:
             client.set_cookie(name, cookie.value, domain=host)
     return {"Host": host}
+
+
+def sign_in_through(client, headers: dict, origin: str = "http://localhost") -> None:
+    """Sign in as the administrator with these headers on every request (a proxy's)."""
+    page = client.get("/login", headers=headers).get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    response = client.post(
+        "/login",
+        data={"email": ADMIN_EMAIL, "password": PASSWORD, "csrf_token": token},
+        headers={**headers, "Referer": origin + "/login"},
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
 
 
 def redirect_uri_on_page(client, headers: dict) -> str:
@@ -73,11 +87,12 @@ def test_without_proxy_fix_forwarded_headers_are_ignored(admin_client, app):
 
 
 @pytest.mark.app_config(PROXY_FIX=1)
-def test_one_proxy_is_trusted_for_the_scheme_and_the_client_address(admin_client, app):
+def test_one_proxy_is_trusted_for_the_scheme_and_the_client_address(client, admin, app):
     # X-Forwarded-Host is not counted by a bare number: a proxy that passed on the client's own
     # header would let it choose the host.
-    assert redirect_uri_on_page(admin_client, FORWARDED) == "https://localhost/oauth/microsoft/callback"
-    sent = redirect_uri_sent_to_microsoft(admin_client, FORWARDED, origin="https://localhost")
+    sign_in_through(client, FORWARDED, origin="https://localhost")
+    assert redirect_uri_on_page(client, {}) == "https://localhost/oauth/microsoft/callback"
+    sent = redirect_uri_sent_to_microsoft(client, FORWARDED, origin="https://localhost")
     assert sent == "https://localhost/oauth/microsoft/callback"
     # The proxy appends the address it saw to what the client sent: only that last one counts.
     addresses = failed_sign_in_addresses(app, {"X-Forwarded-For": "192.0.2.66, 203.0.113.7"})
@@ -85,11 +100,12 @@ def test_one_proxy_is_trusted_for_the_scheme_and_the_client_address(admin_client
 
 
 @pytest.mark.app_config(PROXY_FIX={"x_for": 1, "x_proto": 1, "x_host": 1}, TRUSTED_HOSTS=["localhost", PUBLIC_HOST])
-def test_a_forwarded_host_counts_when_configured_and_must_be_trusted(admin_client, app):
+def test_a_forwarded_host_counts_when_configured_and_must_be_trusted(client, admin, app):
     forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": PUBLIC_HOST}
-    assert redirect_uri_on_page(admin_client, forwarded) == f"https://{PUBLIC_HOST}/oauth/microsoft/callback"
+    sign_in_through(client, forwarded, origin=f"https://{PUBLIC_HOST}")
+    assert redirect_uri_on_page(client, {}) == f"https://{PUBLIC_HOST}/oauth/microsoft/callback"
 
-    refused = admin_client.get(PAGE, headers={"X-Forwarded-Host": FORGED_HOST})
+    refused = client.get(PAGE, headers={"X-Forwarded-Host": FORGED_HOST})
     assert refused.status_code == 400
     assert refused.get_data(as_text=True) == "Bad request: unknown host.\n"
 
@@ -108,9 +124,12 @@ def test_a_host_outside_trusted_hosts_is_refused(admin_client, app, caplog):
 
 
 @pytest.mark.app_config(TRUSTED_HOSTS=f"localhost, {PUBLIC_HOST}")
-def test_a_trusted_host_is_served_on_any_port(admin_client, app):
-    headers = as_host(admin_client, PUBLIC_HOST + ":8443")
-    assert redirect_uri_on_page(admin_client, headers) == f"http://{PUBLIC_HOST}:8443/oauth/microsoft/callback"
+def test_a_trusted_host_is_served_on_any_port_and_the_first_sign_in_pins_it(client, admin, app):
+    headers = {"Host": PUBLIC_HOST + ":8443"}
+    sign_in_through(client, headers, origin=f"http://{PUBLIC_HOST}:8443")
+    expected = f"http://{PUBLIC_HOST}:8443/oauth/microsoft/callback"
+    assert redirect_uri_on_page(client, headers) == expected
+    assert redirect_uri_on_page(client, {"Host": PUBLIC_HOST}) == expected
 
 
 @pytest.mark.app_config(PUBLIC_URL=f"https://{PUBLIC_HOST}")
