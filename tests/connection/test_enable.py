@@ -16,6 +16,7 @@ from oroflask.database import utcnow
 from oroflask.devidp.directory import DEFAULT_SECRET_VALUE
 from oroflask.encryption import decrypt
 from oroflask.extensions import db
+from oroflask.microsoft import identity
 from oroflask.settings.models import MicrosoftSettings
 
 from ..conftest import make_user, sign_in
@@ -428,3 +429,16 @@ def test_a_malformed_answer_fails_the_attempt_with_its_reason(app, flow, stand_i
     assert "hx-trigger" not in status
     assert [attempt.status for attempt in attempts(app)] == ["failed"]
     assert stored_connection(app) is None
+
+
+def test_an_unexpected_error_during_redemption_still_ends_the_attempt(app, flow, monkeypatch):
+    def fails_unexpectedly(*args, **kwargs):
+        raise RuntimeError("an error nobody foresaw")
+
+    monkeypatch.setattr(identity, "complete_authorization", fails_unexpectedly)
+    response = flow.run()
+    assert response.status_code == 500
+    assert "an error nobody foresaw" not in response.get_data(as_text=True)
+    status = flow.status().get_data(as_text=True)
+    assert "The authorization could not be completed" in status and "hx-trigger" not in status
+    assert [attempt.status for attempt in attempts(app)] == ["failed"]
