@@ -4,6 +4,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from ..auth.access import admin_required
+from ..auth.forms import EmptyForm
 from ..connection import service as connection_service
 from . import PAGE, bp, service
 from .forms import MicrosoftSettingsForm
@@ -76,6 +77,18 @@ def save_secret_expiry():
         return _secret_expiry_response(settings, form=form, status=422)
     changed = service.save({}, current_user, form.secret_expires_on())
     return _secret_expiry_response(settings, saved=bool(changed))
+
+
+@bp.route(PAGE + "/fields/client_secret/remove", methods=["GET", "POST"])
+@admin_required
+def remove_secret():
+    """Ask for confirmation, then forget the saved client secret."""
+    form = EmptyForm()
+    if request.method == "POST" and form.validate_on_submit():
+        if service.remove_client_secret(current_user):
+            flash("The saved client secret is removed.", "success")
+        return redirect(url_for("settings.microsoft"))
+    return render_template("settings/remove_secret.html", form=form)
 
 
 def _secret_expiry_context(settings) -> dict:

@@ -54,3 +54,13 @@ def test_a_refused_value_saves_nothing_and_stands_next_to_its_field(admin_page, 
     expect(page.locator("#client_secret-error")).to_have_count(0)
     assert stored_settings(live)["client_id"] is None
     assert stored_settings(live)["client_secret"] is None
+
+
+def test_a_saved_secret_is_removed_after_confirmation(admin_page, live):
+    page = admin_page
+    page.get_by_label("Client Secret", exact=True).fill(CLIENT_SECRET)
+    page.get_by_role("button", name="Save Settings").click()
+    page.get_by_role("link", name="Remove the saved secret").click()
+    page.get_by_role("button", name="Remove the secret").click()
+    expect(page.locator(".flash-success")).to_have_text("The saved client secret is removed.")
+    assert stored_settings(live)["client_secret"] is None
