@@ -86,12 +86,12 @@ def status(attempt_id: str):
 @bp.route(AUTHORIZATION + "/<attempt_id>/closed", methods=["POST"])
 @admin_required
 def closed(attempt_id: str):
-    """Record that the sign-in window was closed, and answer with the attempt's status."""
+    """Record that the sign-in window was closed, and answer with the newest attempt's status."""
     attempt = service.attempt_of(current_user, attempt_id)
     if attempt is None:
         abort(404)
     service.closed(attempt)
-    return _status_fragment(attempt)
+    return _status_fragment(service.status_of(current_user, attempt.id))
 
 
 @bp.route(PAGE + "/verify", methods=["POST"])

@@ -101,6 +101,13 @@ def attempt_of(user: SignedInUser, attempt_id: str) -> AuthorizationAttempt | No
     return attempt if attempt is not None and attempt.user_id == user.id else None
 
 
+_REQUESTED_AT = (
+    select(AuthorizationAttempt.created_at)
+    .where(AuthorizationAttempt.id == bindparam("id"), AuthorizationAttempt.user_id == bindparam("user_id"))
+    .scalar_subquery()
+)
+# The newest attempt of the admin that is not older than the one asked about: one Enable window
+# serves every attempt, so an answer about an older attempt must show the newest one instead.
 _ATTEMPT_STATUS = select(
     AuthorizationAttempt.id,
     AuthorizationAttempt.status,
@@ -111,12 +118,15 @@ _ATTEMPT_STATUS = select(
     AuthorizationAttempt.error_code,
     AuthorizationAttempt.trace_id,
     AuthorizationAttempt.correlation_id,
-).where(AuthorizationAttempt.id == bindparam("id"), AuthorizationAttempt.user_id == bindparam("user_id"))
+).where(
+    AuthorizationAttempt.user_id == bindparam("user_id"), AuthorizationAttempt.created_at >= _REQUESTED_AT
+).order_by(AuthorizationAttempt.created_at.desc()).limit(1)
 
 
 def status_of(user: SignedInUser, attempt_id: str) -> Row | None:
     """Return what the status poll shows of this admin's attempt (read only), or None.
 
+    When the admin clicked Enable again since, that is the newest attempt: the page shows only it.
     The poll asks every 2 s while a sign-in runs: one SELECT of the shown columns, no ORM object.
     """
     return (

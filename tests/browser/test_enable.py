@@ -5,7 +5,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .harness import ACCOUNT, CLIENT_ID, CLIENT_SECRET, TENANT, save_field, stored_connection
+from .harness import ACCOUNT, CLIENT_ID, CLIENT_SECRET, TENANT, save_field, sign_in, stored_connection
 
 # More than two poll intervals (the status polls every 2 s): a poller still running shows twice.
 QUIET_AFTER_THE_END_MS = 4500
@@ -124,3 +124,34 @@ def test_the_outcome_is_announced_by_a_live_region_that_stays_in_place(filled_pa
 
     expect(page.locator("#authorization-status .alert-success")).to_be_visible()
     expect(page.locator("[data-original=yes] > #authorization-status .alert-success")).to_be_visible()
+
+
+def test_enable_again_while_the_first_window_is_open_ends_with_the_newest_outcome(page, live):
+    """The second Enable reuses the first window; its closing is the newest attempt's, not the first's.
+
+    The page's clock stands still, so that the window watchers (one per Enable, before the fix) fire
+    in the order they were set up, and no status poll reports the success before the window closes.
+    """
+    page.clock.install()
+    sign_in(page, live)
+    save_field(page, "client_id", CLIENT_ID)
+    save_field(page, "client_secret", CLIENT_SECRET)
+    save_field(page, "tenant", TENANT)
+    page.clock.pause_at(page.evaluate("Date.now()") + 1000)
+
+    popup = open_sign_in(page)
+    first_sign_in = popup.url
+    with page.expect_response(lambda response: response.url.endswith("/authorization")):
+        page.get_by_role("button", name="Enable").click()
+    expect(popup).not_to_have_url(first_sign_in)
+    popup.get_by_role("button", name="Accept").click()
+    expect(popup.locator(".alert-success")).to_contain_text(f"connected as {ACCOUNT}")
+    popup.close()
+
+    with page.expect_response(lambda response: response.url.endswith("/closed")):
+        page.clock.run_for(1000)
+    expect(page.locator("#authorization-status .alert-success")).to_have_text(
+        f"Authorization succeeded: connected as {ACCOUNT}"
+    )
+    expect(page.locator("#authorization-status .alert-error")).to_have_count(0)
+    assert stored_connection(live) == ACCOUNT

@@ -346,3 +346,26 @@ def test_a_replaced_sign_in_is_refused(app, flow):
     response = flow.callback(first)
     assert response.status_code == 400
     assert "a newer one replaced it" in response.get_data(as_text=True)
+
+
+def test_answers_about_an_older_attempt_show_the_newest_one(app, flow):
+    flow.start()
+    first = dict(flow.started, status_url=flow.status_url)
+    flow.start()
+    second_status_url = flow.status_url
+
+    waiting = flow.client.get(first["status_url"], headers=htmx(flow.client)).get_data(as_text=True)
+    assert f'hx-get="{second_status_url}"' in waiting
+
+    flow.begin()
+    flow.approve()
+    flow.callback()
+    closed = flow.client.post(first["closedUrl"], headers=htmx(flow.client)).get_data(as_text=True)
+    assert f"Authorization succeeded: connected as {ACCOUNT}" in closed
+    assert "window was closed" not in closed
+    polled = flow.client.get(first["status_url"], headers=htmx(flow.client)).get_data(as_text=True)
+    assert f"Authorization succeeded: connected as {ACCOUNT}" in polled
+    assert [attempt.status for attempt in sorted(attempts(app), key=lambda a: a.created_at)] == [
+        "closed",
+        "succeeded",
+    ]

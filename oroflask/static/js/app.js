@@ -56,7 +56,12 @@ document.addEventListener("authorization-started", (event) => {
   }
 });
 
+// One watcher at a time: a second Enable reuses the window of the first, and the first attempt's
+// watcher would report that window's closing as its own, over the newest attempt's outcome.
+let windowWatcher = null;
+
 function watchUntilClosed(popup, closedUrl) {
+  clearInterval(windowWatcher);
   const timer = setInterval(() => {
     if (!popup.closed) { return; }
     clearInterval(timer);
@@ -65,6 +70,7 @@ function watchUntilClosed(popup, closedUrl) {
       htmx.ajax("POST", closedUrl, { source: status, target: status, swap: "outerHTML" });
     }
   }, 500);
+  windowWatcher = timer;
 }
 
 function closeFinishedPopup() {
