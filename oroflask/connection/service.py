@@ -5,6 +5,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from urllib.parse import urlsplit
 
 from flask import current_app
 from sqlalchemy import Row, bindparam, select, update
@@ -78,6 +79,16 @@ def registration(settings: MicrosoftSettings | None = None, tenant: str | None =
         tenant=tenant or settings_service.effective_value(settings, fields["tenant"]),
         authority=authority,
     )
+
+
+def sign_in_origin() -> str | None:
+    """Return the origin of Microsoft's sign-in pages, None while the authority is misconfigured."""
+    try:
+        authority = identity.check_authority(current_app.config["MICROSOFT_AUTHORITY"])
+    except ValueError:
+        return None
+    parts = urlsplit(authority)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def start(user: SignedInUser, redirect_uri: str) -> AuthorizationAttempt:

@@ -6,6 +6,7 @@ from flask_login import current_user, login_required
 from ..auth.access import admin_required
 from ..auth.forms import EmptyForm
 from ..connection import service as connection_service
+from ..web import content_security_policy
 from . import PAGE, bp, service
 from .forms import MicrosoftSettingsForm
 
@@ -31,8 +32,13 @@ def microsoft():
             flash("Configuration saved", "success")
             return redirect(url_for("settings.microsoft"))
         status = 422
+    return render_page(form, status)
+
+
+def render_page(form: MicrosoftSettingsForm, status: int = 200):
+    """Render the settings page, with what `form` holds when it was submitted."""
     settings = service.load()
-    return render_template(
+    body = render_template(
         "settings/microsoft.html",
         form=form,
         fields=[service.state(settings, field) for field in service.FIELDS.values()],
@@ -40,7 +46,11 @@ def microsoft():
         submitted=request.method == "POST",
         **_secret_expiry_context(settings),
         **connection_service.enable_row(settings),
-    ), status
+    )
+    # Enable without JavaScript is a form whose redirects lead to Microsoft's sign-in page.
+    origin = connection_service.sign_in_origin()
+    policy = content_security_policy(form_action=(origin,) if origin else ())
+    return body, status, {"Content-Security-Policy": policy}
 
 
 @bp.route(PAGE + "/fields/<name>", methods=["POST"])

@@ -1,9 +1,11 @@
 """Microsoft Settings with JavaScript turned off: Save Settings is a plain form that still works."""
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
-from .harness import CLIENT_ID, CLIENT_SECRET, TENANT, stored_settings
+from .harness import ACCOUNT, CLIENT_ID, CLIENT_SECRET, TENANT, stored_connection, stored_settings
 
 
 @pytest.fixture
@@ -64,3 +66,22 @@ def test_a_saved_secret_is_removed_after_confirmation(admin_page, live):
     page.get_by_role("button", name="Remove the secret").click()
     expect(page.locator(".flash-success")).to_have_text("The saved client secret is removed.")
     assert stored_settings(live)["client_secret"] is None
+
+
+def test_enable_signs_in_in_the_same_window(admin_page, live):
+    page = admin_page
+    page.get_by_label("Application (Client) ID", exact=True).fill(CLIENT_ID)
+    page.get_by_label("Client Secret", exact=True).fill(CLIENT_SECRET)
+    page.get_by_label("Directory (tenant) ID", exact=True).fill(TENANT)
+    page.get_by_role("button", name="Save Settings").click()
+    expect(page.locator(".flash-success")).to_have_text("Configuration saved")
+
+    page.get_by_role("button", name="Enable").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile("^Sign in to "))
+    assert page.url.startswith(live.provider_url)
+    page.get_by_role("button", name="Accept").click()
+
+    expect(page).to_have_url(live.address())
+    expect(page.locator(".flash-success")).to_have_text(f"Authorization succeeded: connected as {ACCOUNT}")
+    expect(page.locator("#field-enable .state-ok")).to_contain_text(f"Connected as {ACCOUNT}")
+    assert stored_connection(live) == ACCOUNT
