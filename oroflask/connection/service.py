@@ -62,21 +62,26 @@ class VerifyResult:
     field_errors: dict[str, str]
 
 
-def registration(settings: MicrosoftSettings | None = None, tenant: str | None = None) -> identity.Registration:
-    """Return the registration in force, or raise NotReady saying what is missing or wrong."""
+def registration(
+    settings: MicrosoftSettings | None = None, tenant: str | None = None, changes: dict | None = None
+) -> identity.Registration:
+    """Return the registration in force, or raise NotReady saying what is missing or wrong.
+
+    `changes` (as settings_service.save takes them) are values shown on the page but not saved.
+    """
     settings = settings or settings_service.load()
-    missing = settings_service.missing_for_enable(settings)
+    values = settings_service.values_after(settings, changes or {})
+    missing = [settings_service.FIELDS[name].label for name, value in values.items() if not value]
     if missing:
         raise NotReady(f"Enter the {', '.join(missing)} first.")
     try:
         authority = identity.check_authority(current_app.config["MICROSOFT_AUTHORITY"])
     except ValueError as error:
         raise NotReady(str(error)) from None
-    fields = settings_service.FIELDS
     return identity.Registration(
-        client_id=settings_service.effective_value(settings, fields["client_id"]),
-        client_secret=settings_service.effective_value(settings, fields["client_secret"]),
-        tenant=tenant or settings_service.effective_value(settings, fields["tenant"]),
+        client_id=values["client_id"],
+        client_secret=values["client_secret"],
+        tenant=tenant or values["tenant"],
         authority=authority,
     )
 
@@ -272,10 +277,10 @@ def enable_row(settings: MicrosoftSettings) -> dict:
     }
 
 
-def verify() -> VerifyResult:
-    """Check the tenant, the client ID and the secret without a sign-in."""
+def verify(changes: dict | None = None) -> VerifyResult:
+    """Check the tenant, the client ID and the secret without a sign-in, as the page shows them."""
     try:
-        current = registration()
+        current = registration(changes=changes)
         identity.discover(current)
         if current.tenant in ("organizations", "common"):
             return VerifyResult(

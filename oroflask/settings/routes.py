@@ -44,7 +44,7 @@ def render_page(form: MicrosoftSettingsForm, status: int = 200):
         fields=[service.state(settings, field) for field in service.FIELDS.values()],
         redirect_uri=service.redirect_uri(request.url_root),
         submitted=request.method == "POST",
-        **_secret_expiry_context(settings),
+        **secret_expiry_context(settings),
         **connection_service.enable_row(settings),
     )
     # Enable without JavaScript is a form whose redirects lead to Microsoft's sign-in page.
@@ -101,7 +101,8 @@ def remove_secret():
     return render_template("settings/remove_secret.html", form=form)
 
 
-def _secret_expiry_context(settings) -> dict:
+def secret_expiry_context(settings) -> dict:
+    """Return what settings/_secret_expiry.html shows besides the form."""
     return {
         "expires_on": settings.client_secret_expires_on,
         "secret_warning": connection_service.secret_expiry_warning(settings.client_secret_expires_on),
@@ -110,7 +111,7 @@ def _secret_expiry_context(settings) -> dict:
 
 def _secret_expiry_response(settings, *, form=None, saved=False, status=200):
     return render_template(
-        "settings/_secret_expiry.html", form=form, saved=saved, **_secret_expiry_context(settings)
+        "settings/_secret_expiry.html", form=form, saved=saved, **secret_expiry_context(settings)
     ), status
 
 

@@ -177,17 +177,27 @@ def _secret_warning(value: str) -> str | None:
     return None
 
 
+def values_after(settings: MicrosoftSettings, changes: Mapping[str, object]) -> dict[str, str]:
+    """Return the value in force of every field once `changes` are applied (without saving them).
+
+    A secret that cannot be decrypted counts as empty.
+    """
+    values = {}
+    for name, field in FIELDS.items():
+        change = changes.get(name, KEEP)
+        if change is KEEP:
+            try:
+                values[name] = effective_value(settings, field)
+            except UndecryptableError:
+                values[name] = ""
+        else:
+            values[name] = default_value(field) if change is USE_DEFAULT else change
+    return values
+
+
 def missing_for_enable(settings: MicrosoftSettings) -> list[str]:
     """Return the labels of the fields that still need a value before Enable can run."""
-    missing = []
-    for field in FIELDS.values():
-        try:
-            value = effective_value(settings, field)
-        except UndecryptableError:
-            value = ""
-        if not value:
-            missing.append(field.label)
-    return missing
+    return [FIELDS[name].label for name, value in values_after(settings, {}).items() if not value]
 
 
 def redirect_uri(request_root: str) -> str:

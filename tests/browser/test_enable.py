@@ -155,3 +155,26 @@ def test_enable_again_while_the_first_window_is_open_ends_with_the_newest_outcom
     )
     expect(page.locator("#authorization-status .alert-error")).to_have_count(0)
     assert stored_connection(live) == ACCOUNT
+
+
+def test_enable_right_after_typing_uses_the_value_typed(admin_page, live):
+    """The field's live save and Enable go out together; Enable must not use the older value."""
+    page = admin_page
+    save_field(page, "client_id", "11111111-2222-3333-4444-555555555555")
+    save_field(page, "client_secret", CLIENT_SECRET)
+    save_field(page, "tenant", TENANT)
+
+    held = []
+    page.route("**/fields/client_id", lambda route: held.append(route))
+    page.get_by_label("Application (Client) ID", exact=True).fill(CLIENT_ID)
+    popup = open_sign_in(page)
+    assert held, "the live save of the field went out"
+    expect(popup).to_have_url(re.compile(f"[?&]client_id={CLIENT_ID}(&|$)"))
+    held[0].continue_()
+
+    popup.get_by_role("button", name="Accept").click()
+    expect(page.locator("#authorization-status .alert-success")).to_have_text(
+        f"Authorization succeeded: connected as {ACCOUNT}"
+    )
+    expect(page.get_by_label("Application (Client) ID", exact=True)).to_have_value(CLIENT_ID)
+    assert stored_connection(live) == ACCOUNT

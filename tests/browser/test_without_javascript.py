@@ -85,3 +85,11 @@ def test_enable_signs_in_in_the_same_window(admin_page, live):
     expect(page.locator(".flash-success")).to_have_text(f"Authorization succeeded: connected as {ACCOUNT}")
     expect(page.locator("#field-enable .state-ok")).to_contain_text(f"Connected as {ACCOUNT}")
     assert stored_connection(live) == ACCOUNT
+
+
+def test_enter_in_a_field_saves_the_settings_rather_than_pressing_enable(admin_page, live):
+    page = admin_page
+    page.get_by_label("Application (Client) ID", exact=True).fill(CLIENT_ID)
+    page.get_by_label("Application (Client) ID", exact=True).press("Enter")
+    expect(page.locator(".flash-success")).to_have_text("Configuration saved")
+    assert stored_settings(live)["client_id"] == CLIENT_ID
