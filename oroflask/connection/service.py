@@ -269,6 +269,24 @@ def view(settings: MicrosoftSettings) -> ConnectionView:
     )
 
 
+def ended_by(settings: MicrosoftSettings, changes: dict) -> str | None:
+    """Say how saving `changes` would end a working connection; None when it would keep working."""
+    connection = db.session.get(MicrosoftConnection, CONNECTION_ID)
+    if connection is None or connection.reconnect_reason or _settings_changed(settings, connection):
+        return None
+    values = settings_service.values_after(settings, changes)
+    if values["client_id"] != connection.client_id:
+        owner = f"the application {connection.client_id}"
+    elif values["tenant"] not in (connection.tenant, connection.tenant_id):
+        owner = f"the directory {connection.tenant}"
+    else:
+        return None
+    return (
+        f"The stored authorization (connected as {connection.account}) belongs to {owner}: "
+        "saving ends the connection, and mail sync stops until someone clicks Enable again."
+    )
+
+
 def enable_row(settings: MicrosoftSettings) -> dict:
     """Return what the connection row of the page (settings/_enable.html) shows."""
     return {

@@ -178,3 +178,32 @@ def test_enable_right_after_typing_uses_the_value_typed(admin_page, live):
     )
     expect(page.get_by_label("Application (Client) ID", exact=True)).to_have_value(CLIENT_ID)
     assert stored_connection(live) == ACCOUNT
+
+
+def test_changing_what_a_working_connection_belongs_to_asks_first(filled_page, live, check_accessibility):
+    page = filled_page
+    popup = open_sign_in(page)
+    popup.get_by_role("button", name="Accept").click()
+    expect(page.locator("#field-enable .state-ok")).to_contain_text(f"Connected as {ACCOUNT}")
+
+    client_id = page.get_by_label("Application (Client) ID", exact=True)
+    client_id.fill("11111111-2222-3333-4444-555555555555")
+    client_id.blur()
+    question = page.locator("#field-client_id").get_by_role("alertdialog")
+    expect(question).to_contain_text("Change the Application (Client) ID of the working connection?")
+    expect(question).to_contain_text("mail sync stops until someone clicks Enable again")
+    keep = question.get_by_role("button", name="Keep the current value")
+    expect(keep).to_be_focused()
+    check_accessibility(page, "the question before ending the connection")
+    keep.click()
+    expect(question).to_have_count(0)
+    expect(client_id).to_have_value(CLIENT_ID)
+    expect(page.locator("#field-enable .state-ok")).to_contain_text(f"Connected as {ACCOUNT}")
+
+    tenant = page.get_by_label("Directory (tenant) ID", exact=True)
+    tenant.fill("fabrikam.onmicrosoft.com")
+    tenant.blur()
+    page.get_by_role("button", name="Change it and end the connection").click()
+    expect(page.locator("#field-tenant .saved-mark")).to_be_visible()
+    expect(page.locator("#field-enable .state-bad")).to_contain_text("Reconnect needed")
+    expect(page.get_by_role("button", name="Reconnect")).to_be_visible()
