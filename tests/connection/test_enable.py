@@ -427,3 +427,12 @@ def test_verify_with_a_refused_setting_checks_nothing(app, flow):
     text = response.get_data(as_text=True)
     assert '<div id="verify-result" class="verify-result"><div class="alert alert-error">Nothing was checked' in text
     assert 'id="field-tenant" hx-swap-oob="true"' in text
+
+
+def test_enable_with_a_refused_expiry_date_marks_it_and_starts_nothing(app, flow):
+    response = flow.client.post(START, data={"client_secret_expires_on": "2027-02-30"}, headers=htmx(flow.client))
+    assert response.status_code == 422
+    text = response.get_data(as_text=True)
+    assert 'id="field-client_secret_expires_on" hx-swap-oob="true"' in text
+    assert "Enter the date as YYYY-MM-DD" in text
+    assert attempts(app) == []
