@@ -9,9 +9,9 @@ from ..auth.access import admin_required
 from ..auth.forms import EmptyForm
 from ..htmx import is_htmx_request, redirect_to
 from ..settings import PAGE
+from ..settings import routes as settings_page  # what Enable and Verify answer without JavaScript
 from ..settings import service as settings_service
 from ..settings.forms import MicrosoftSettingsForm
-from ..settings import routes as settings_page  # the page Enable and Verify answer with, without JavaScript
 from . import bp, service
 from .models import SUCCEEDED, TERMINAL
 
