@@ -216,14 +216,17 @@ def htmx_headers(client, trigger: str, token: str | None = None) -> dict:
     return headers
 
 
-def live_save(client, name: str, value: str):
-    """Change one field's input, as htmx posts it."""
-    return client.post(field_url(name), data={name: value}, headers=htmx_headers(client, name))
+def live_save(client, name: str, value: str, confirmed: bool = False):
+    """Change one field's input, as htmx posts it (`confirmed`: as its confirmation button does)."""
+    data = {name: value, **({"confirmed": "y"} if confirmed else {})}
+    return client.post(field_url(name), data=data, headers=htmx_headers(client, name))
 
 
-def toggle_use_default(client, name: str, on: bool):
+def toggle_use_default(client, name: str, on: bool, confirmed: bool = False):
     """Tick or untick a field's Use Default checkbox, as htmx posts it."""
     data = {f"{name}_use_default": "y"} if on else {}
+    if confirmed:
+        data["confirmed"] = "y"
     return client.post(
         use_default_url(name), data=data, headers=htmx_headers(client, f"{name}_use_default")
     )

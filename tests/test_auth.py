@@ -301,3 +301,45 @@ def test_an_anonymous_htmx_post_gets_hx_redirect_to_login(client, admin):
     assert location.path == "/login"
     assert parse_qs(location.query) == {"next": [SETTINGS_PAGE]}
     assert "Sign in" not in response.get_data(as_text=True)
+
+
+def test_setup_reports_every_error_at_once_and_keeps_what_was_typed(client, app):
+    client.get("/setup")
+    response = client.post(
+        "/setup",
+        data={
+            "setup_code": "000000-000000-000000",
+            "email": "not an address",
+            "password": "short",
+            "password_confirm": "shorter",
+            "csrf_token": csrf_token(client, "/setup"),
+        },
+    )
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    errors = {
+        "setup_code": "This is not the setup code.",
+        "email": "Enter a valid e-mail address.",
+        "password": "Use at least 10 characters.",
+        "password_confirm": "The two passwords differ.",
+    }
+    for name, message in errors.items():
+        assert re.search(rf'<p class="error" id="{name}-error" role="alert">{re.escape(message)}', page), name
+        assert re.search(rf'<input[^>]*aria-invalid="true"[^>]*id="{name}"|<input[^>]*id="{name}"[^>]*aria-invalid="true"', page), name
+    for name, typed in (
+        ("setup_code", "000000-000000-000000"),
+        ("email", "not an address"),
+        ("password", "short"),
+        ("password_confirm", "shorter"),
+    ):
+        assert re.search(rf'<input[^>]*id="{name}"[^>]*value="{typed}"', page), name
+    assert users(app) == {}
+
+
+def test_a_wrong_setup_code_keeps_the_passwords(client, app):
+    client.get("/setup")
+    page = submit_setup(client, "000000-000000-000000").get_data(as_text=True)
+    assert re.search(rf'<input[^>]*id="password"[^>]*value="{PASSWORD}"', page)
+    assert re.search(rf'<input[^>]*id="password_confirm"[^>]*value="{PASSWORD}"', page)
+    assert "Enter a valid e-mail address." not in page
+    assert users(app) == {}

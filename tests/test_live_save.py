@@ -222,3 +222,18 @@ def test_save_settings_without_a_valid_csrf_token_shows_a_readable_page(admin_cl
     assert "<h1>Please reload the page</h1>" in page
     assert CSRF_MESSAGE in page
     assert stored_settings(app) == EMPTY
+
+
+@pytest.mark.parametrize("secret", ["x", "Qx8~kR2.vN5_tL9-wP3zYb7"])
+def test_a_secret_too_short_for_a_value_is_saved_with_a_warning(admin_client, app, secret):
+    response = live_save(admin_client, "client_secret", secret)
+    assert response.status_code == 200
+    fragment = response.get_data(as_text=True)
+    assert "This looks too short for a client secret Value" in fragment
+    assert 'aria-describedby="client_secret-hint client_secret-warning"' in fragment
+    assert stored_settings(app)["client_secret_encrypted"] is not None
+
+
+def test_a_secret_of_azures_length_has_no_warning(admin_client):
+    fragment = live_save(admin_client, "client_secret", CLIENT_SECRET).get_data(as_text=True)
+    assert "client_secret-warning" not in fragment

@@ -64,3 +64,20 @@ def test_the_session_cookie_is_secure_when_the_public_url_is_https(client, admin
     assert "Secure" in cookie
     assert "HttpOnly" in cookie
     assert "SameSite=Lax" in cookie
+
+
+@pytest.mark.app_config(MICROSOFT_AUTHORITY="https://login.microsoftonline.com/")
+def test_only_the_settings_page_lets_its_forms_lead_to_the_sign_in(admin_client):
+    settings = directives(admin_client.get(SETTINGS_PAGE))
+    assert settings["form-action"] == "'self' https://login.microsoftonline.com"
+    assert directives(admin_client.get("/oauth/microsoft/callback"))["form-action"] == "'self'"
+    assert directives(live_save(admin_client, "tenant", "common"))["form-action"] == "'self'"
+
+
+def test_the_login_page_allows_only_its_own_forms(client, admin):
+    assert directives(client.get("/login"))["form-action"] == "'self'"
+
+
+@pytest.mark.app_config(MICROSOFT_AUTHORITY="ftp://example.com")
+def test_a_misconfigured_authority_adds_nothing(admin_client):
+    assert directives(admin_client.get(SETTINGS_PAGE))["form-action"] == "'self'"

@@ -2,7 +2,10 @@
 
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField
-from wtforms.validators import DataRequired, EqualTo, Length
+from wtforms.validators import DataRequired, EqualTo, Length, StopValidation
+from wtforms.widgets import PasswordInput
+
+from . import service
 
 
 class LoginForm(FlaskForm):
@@ -10,12 +13,48 @@ class LoginForm(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
 
 
+class AccountRule:
+    """Apply one of the account rules of the service (`email_problem`, `password_problem`)."""
+
+    def __init__(self, problem):
+        self.problem = problem
+
+    def __call__(self, form: FlaskForm, field) -> None:
+        message = self.problem(field.data or "")
+        if message:
+            raise StopValidation(message)
+
+
+class SetupCode:
+    """Check the setup code the run command printed."""
+
+    def __call__(self, form: FlaskForm, field) -> None:
+        if not service.check_setup_code(field.data or ""):
+            raise StopValidation(
+                "This is not the setup code. It is printed when the app starts "
+                "and kept in instance/setup-code."
+            )
+
+
+# The setup page is no-store: the passwords stay in their inputs when another field is refused,
+# so that they need not be typed again.
+KEPT_PASSWORD = PasswordInput(hide_value=False)
+
+
 class SetupForm(FlaskForm):
-    setup_code = StringField("Setup code", validators=[DataRequired(), Length(max=64)])
-    email = EmailField("Administrator e-mail", validators=[DataRequired(), Length(max=254)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
+    setup_code = StringField("Setup code", validators=[DataRequired(), Length(max=64), SetupCode()])
+    email = EmailField(
+        "Administrator e-mail",
+        validators=[DataRequired(), Length(max=254), AccountRule(service.email_problem)],
+    )
+    password = PasswordField(
+        "Password",
+        widget=KEPT_PASSWORD,
+        validators=[DataRequired(), Length(max=1024), AccountRule(service.password_problem)],
+    )
     password_confirm = PasswordField(
         "Repeat password",
+        widget=KEPT_PASSWORD,
         validators=[DataRequired(), EqualTo("password", message="The two passwords differ.")],
     )
 

@@ -30,20 +30,14 @@ def setup():
     form = SetupForm()
     status = 200
     if form.validate_on_submit():
-        if not service.check_setup_code(form.setup_code.data):
-            form.setup_code.errors.append(
-                "This is not the setup code. It is printed when the app starts "
-                "and kept in instance/setup-code."
-            )
+        try:
+            user = service.create_first_admin(form.email.data, form.password.data)
+        except service.AccountError as error:
+            getattr(form, error.field).errors.append(str(error))
         else:
-            try:
-                user = service.create_first_admin(form.email.data, form.password.data)
-            except service.AccountError as error:
-                getattr(form, error.field).errors.append(str(error))
-            else:
-                login_user(user)
-                flash("Administrator account created. Welcome!", "success")
-                return redirect(url_for("settings.microsoft"))
+            login_user(user)
+            flash("Administrator account created. Welcome!", "success")
+            return redirect(url_for("settings.microsoft"))
     if form.errors:
         status = 422
     return render_template("auth/setup.html", form=form), status

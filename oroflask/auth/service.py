@@ -60,13 +60,27 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
+def email_problem(email: str) -> str | None:
+    """Say what is wrong with an e-mail address for an account, if anything."""
+    email = normalize_email(email)
+    if not EMAIL.match(email) or len(email) > 254:
+        return "Enter a valid e-mail address."
+    return None
+
+
+def password_problem(password: str) -> str | None:
+    """Say what is wrong with a new password, if anything."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"Use at least {MIN_PASSWORD_LENGTH} characters."
+    return None
+
+
 def create_user(email: str, password: str, role: str = "user") -> User:
     """Create an account, or raise AccountError naming the field at fault."""
     email = normalize_email(email)
-    if not EMAIL.match(email) or len(email) > 254:
-        raise AccountError("email", "Enter a valid e-mail address.")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError("password", f"Use at least {MIN_PASSWORD_LENGTH} characters.")
+    for name, problem in (("email", email_problem(email)), ("password", password_problem(password))):
+        if problem:
+            raise AccountError(name, problem)
     if role not in ROLES:
         raise AccountError("role", f"Role must be one of: {', '.join(ROLES)}.")
     if db.session.execute(select(User.id).where(User.email == email)).first():

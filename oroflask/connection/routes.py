@@ -9,7 +9,9 @@ from ..auth.access import admin_required
 from ..auth.forms import EmptyForm
 from ..htmx import is_htmx_request, redirect_to
 from ..settings import PAGE
+from ..settings import routes as settings_page  # what Enable and Verify answer without JavaScript
 from ..settings import service as settings_service
+from ..settings.forms import MicrosoftSettingsForm
 from . import bp, service
 from .models import SUCCEEDED, TERMINAL
 
@@ -24,7 +26,12 @@ AUTHLIB_STATE_PREFIX = "_state_microsoft_"
 @bp.route(AUTHORIZATION, methods=["POST"])
 @admin_required
 def start():
-    """Record an authorization attempt; the browser then opens Microsoft's sign-in."""
+    """Save the settings as the page shows them, then record an authorization attempt; the
+    browser then opens Microsoft's sign-in."""
+    form = MicrosoftSettingsForm()
+    if not form.validate():
+        return _refused_settings(form, "Nothing was started: correct the marked settings.")
+    settings_service.save(form.changes(), current_user, form.secret_expires_on())
     redirect_uri = settings_service.redirect_uri(request.host_url)
     try:
         attempt = service.start(current_user, redirect_uri)
@@ -96,28 +103,33 @@ def status(attempt_id: str):
 @bp.route(AUTHORIZATION + "/<attempt_id>/closed", methods=["POST"])
 @admin_required
 def closed(attempt_id: str):
-    """Record that the sign-in window was closed, and answer with the attempt's status."""
+    """Record that the sign-in window was closed, and answer with the newest attempt's status."""
     attempt = service.attempt_of(current_user, attempt_id)
     if attempt is None:
         abort(404)
     service.closed(attempt)
-    return _status_fragment(attempt)
+    return _status_fragment(service.status_of(current_user, attempt.id))
 
 
 @bp.route(PAGE + "/verify", methods=["POST"])
 @admin_required
 def verify():
-    """Check tenant, client ID and secret without a sign-in; place problems under their fields."""
-    result = service.verify()
+    """Check tenant, client ID and secret as the page shows them, without a sign-in or saving
+    them; place problems under their fields."""
+    form = MicrosoftSettingsForm()
+    if not form.validate():
+        return _refused_settings(form, "Nothing was checked: correct the marked settings.")
+    result = service.verify(form.changes())
     if not is_htmx_request():
         flash(result.message, "success" if result.ok else "error")
         for message in result.field_errors.values():
             flash(message, "error")
-        return redirect(url_for("settings.microsoft"))
+        return settings_page.render_page(form)
     settings = settings_service.load()
     return render_template(
         "connection/_verify.html",
         result=result,
+        form=form,
         fields=[settings_service.state(settings, settings_service.FIELDS[name]) for name in result.field_errors],
     )
 
@@ -134,6 +146,23 @@ def disable():
     if is_htmx_request():
         return render_template("connection/_disable_confirm.html", form=form)
     return render_template("connection/disable.html", form=form)
+
+
+def _refused_settings(form: MicrosoftSettingsForm, message: str):
+    """Answer Enable or Verify when a shown setting is refused: each error beside its field."""
+    if not is_htmx_request():
+        return settings_page.render_page(form, 422)
+    settings = settings_service.load()
+    refused = [settings_service.FIELDS[name] for name in form.errors if name in settings_service.FIELDS]
+    body = render_template(
+        "connection/_refused_settings.html",
+        target=request.headers.get("HX-Target"),
+        message=message,
+        form=form,
+        fields=[settings_service.state(settings, field) for field in refused],
+        **settings_page.secret_expiry_context(settings),
+    )
+    return body, 422
 
 
 def _status_fragment(attempt):

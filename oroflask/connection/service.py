@@ -6,6 +6,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from urllib.parse import urlsplit
 
 from flask import current_app
 from sqlalchemy import Row, bindparam, select, update
@@ -62,23 +63,38 @@ class VerifyResult:
     field_errors: dict[str, str]
 
 
-def registration(settings: MicrosoftSettings | None = None, tenant: str | None = None) -> identity.Registration:
-    """Return the registration in force, or raise NotReady saying what is missing or wrong."""
+def registration(
+    settings: MicrosoftSettings | None = None, tenant: str | None = None, changes: dict | None = None
+) -> identity.Registration:
+    """Return the registration in force, or raise NotReady saying what is missing or wrong.
+
+    `changes` (as settings_service.save takes them) are values shown on the page but not saved.
+    """
     settings = settings or settings_service.load()
-    missing = settings_service.missing_for_enable(settings)
+    values = settings_service.values_after(settings, changes or {})
+    missing = [settings_service.FIELDS[name].label for name, value in values.items() if not value]
     if missing:
         raise NotReady(f"Enter the {', '.join(missing)} first.")
     try:
         authority = identity.check_authority(current_app.config["MICROSOFT_AUTHORITY"])
     except ValueError as error:
         raise NotReady(str(error)) from None
-    fields = settings_service.FIELDS
     return identity.Registration(
-        client_id=settings_service.effective_value(settings, fields["client_id"]),
-        client_secret=settings_service.effective_value(settings, fields["client_secret"]),
-        tenant=tenant or settings_service.effective_value(settings, fields["tenant"]),
+        client_id=values["client_id"],
+        client_secret=values["client_secret"],
+        tenant=tenant or values["tenant"],
         authority=authority,
     )
+
+
+def sign_in_origin() -> str | None:
+    """Return the origin of Microsoft's sign-in pages, None while the authority is misconfigured."""
+    try:
+        authority = identity.check_authority(current_app.config["MICROSOFT_AUTHORITY"])
+    except ValueError:
+        return None
+    parts = urlsplit(authority)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def start(user: SignedInUser, redirect_uri: str) -> AuthorizationAttempt:
@@ -102,6 +118,13 @@ def attempt_of(user: SignedInUser, attempt_id: str) -> AuthorizationAttempt | No
     return attempt if attempt is not None and attempt.user_id == user.id else None
 
 
+_REQUESTED_AT = (
+    select(AuthorizationAttempt.created_at)
+    .where(AuthorizationAttempt.id == bindparam("id"), AuthorizationAttempt.user_id == bindparam("user_id"))
+    .scalar_subquery()
+)
+# The newest attempt of the admin that is not older than the one asked about: one Enable window
+# serves every attempt, so an answer about an older attempt must show the newest one instead.
 _ATTEMPT_STATUS = select(
     AuthorizationAttempt.id,
     AuthorizationAttempt.status,
@@ -112,12 +135,15 @@ _ATTEMPT_STATUS = select(
     AuthorizationAttempt.error_code,
     AuthorizationAttempt.trace_id,
     AuthorizationAttempt.correlation_id,
-).where(AuthorizationAttempt.id == bindparam("id"), AuthorizationAttempt.user_id == bindparam("user_id"))
+).where(
+    AuthorizationAttempt.user_id == bindparam("user_id"), AuthorizationAttempt.created_at >= _REQUESTED_AT
+).order_by(AuthorizationAttempt.created_at.desc()).limit(1)
 
 
 def status_of(user: SignedInUser, attempt_id: str) -> Row | None:
     """Return what the status poll shows of this admin's attempt (read only), or None.
 
+    When the admin clicked Enable again since, that is the newest attempt: the page shows only it.
     The poll asks every 2 s while a sign-in runs: one SELECT of the shown columns, no ORM object.
     """
     return (
@@ -285,6 +311,24 @@ def view(settings: MicrosoftSettings) -> ConnectionView:
     )
 
 
+def ended_by(settings: MicrosoftSettings, changes: dict) -> str | None:
+    """Say how saving `changes` would end a working connection; None when it would keep working."""
+    connection = db.session.get(MicrosoftConnection, CONNECTION_ID)
+    if connection is None or connection.reconnect_reason or _settings_changed(settings, connection):
+        return None
+    values = settings_service.values_after(settings, changes)
+    if values["client_id"] != connection.client_id:
+        owner = f"the application {connection.client_id}"
+    elif values["tenant"] not in (connection.tenant, connection.tenant_id):
+        owner = f"the directory {connection.tenant}"
+    else:
+        return None
+    return (
+        f"The stored authorization (connected as {connection.account}) belongs to {owner}: "
+        "saving ends the connection, and mail sync stops until someone clicks Enable again."
+    )
+
+
 def enable_row(settings: MicrosoftSettings) -> dict:
     """Return what the connection row of the page (settings/_enable.html) shows."""
     return {
@@ -293,10 +337,10 @@ def enable_row(settings: MicrosoftSettings) -> dict:
     }
 
 
-def verify() -> VerifyResult:
-    """Check the tenant, the client ID and the secret without a sign-in."""
+def verify(changes: dict | None = None) -> VerifyResult:
+    """Check the tenant, the client ID and the secret without a sign-in, as the page shows them."""
     try:
-        current = registration()
+        current = registration(changes=changes)
         identity.discover(current)
         if current.tenant in ("organizations", "common"):
             return VerifyResult(

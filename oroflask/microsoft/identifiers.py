@@ -8,6 +8,8 @@ DOMAIN_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 TENANT_KEYWORDS = ("organizations", "common")
 GUID_EXAMPLE = "00001111-aaaa-2222-bbbb-3333cccc4444"
 MAX_SECRET_LENGTH = 256
+# Azure's client secret Values are 40 characters; anything much shorter was cut off or is not one.
+PLAUSIBLE_SECRET_LENGTH = 30
 
 
 class InvalidValue(ValueError):
@@ -69,6 +71,11 @@ def normalize_client_secret(value: str) -> str:
 def looks_like_secret_id(value: str) -> bool:
     """Tell whether a client secret is shaped like Azure's Secret ID (a GUID) rather than its Value."""
     return is_guid(value)
+
+
+def looks_too_short_for_a_secret(value: str) -> bool:
+    """Tell whether a client secret is shorter than any Value Azure makes."""
+    return len(value) < PLAUSIBLE_SECRET_LENGTH
 
 
 def _is_domain(value: str) -> bool:

@@ -3,9 +3,10 @@
 from datetime import date
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, PasswordField, StringField
+from wtforms import BooleanField, HiddenField, PasswordField, StringField
 from wtforms.validators import StopValidation
 
+from ..encryption import UndecryptableError, decrypt
 from ..microsoft.identifiers import InvalidValue
 from .service import FIELDS, KEEP, USE_DEFAULT
 
@@ -51,12 +52,20 @@ class MicrosoftSettingsForm(FlaskForm):
     tenant = StringField(FIELDS["tenant"].label, validators=[RegistrationValue()])
     tenant_use_default = BooleanField("Use Default")
     client_secret_expires_on = StringField("Client secret expires on", validators=[ExpiryDate()])
+    # A secret typed before Save Settings asked for confirmation, encrypted: the page never holds it.
+    client_secret_pending = HiddenField()
 
     def secret_expires_on(self) -> object:
         """Return the validated expiry date, None to clear it, or KEEP when it was not sent."""
         if not self.client_secret_expires_on.raw_data:
             return KEEP
         return self.client_secret_expires_on.data
+
+    def _pending_secret(self) -> object:
+        try:
+            return decrypt(self.client_secret_pending.data) if self.client_secret_pending.data else KEEP
+        except UndecryptableError:
+            return KEEP
 
     def validate_field(self, name: str) -> bool:
         """Validate one setting alone, as a live save does."""
@@ -73,7 +82,7 @@ class MicrosoftSettingsForm(FlaskForm):
                 # A browser always sends every input; one left out of the request is not cleared.
                 changes[name] = KEEP
             elif FIELDS[name].secret:
-                changes[name] = value or KEEP
+                changes[name] = value or self._pending_secret()
             else:
                 changes[name] = value or USE_DEFAULT
         return changes

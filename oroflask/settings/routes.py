@@ -4,7 +4,10 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, user_logged_in
 
 from ..auth.access import admin_required
+from ..auth.forms import EmptyForm
 from ..connection import service as connection_service
+from ..encryption import encrypt
+from ..web import content_security_policy
 from . import PAGE, bp, service
 from .forms import MicrosoftSettingsForm
 
@@ -26,22 +29,44 @@ def microsoft():
     status = 200
     if request.method == "POST":
         if form.validate():
-            service.save(form.changes(), current_user, form.secret_expires_on())
+            changes = form.changes()
+            ends = None if _confirmed() else connection_service.ended_by(service.load(), changes)
+            if ends:
+                return render_page(form, confirm=ends, pending_secret=changes["client_secret"])
+            service.save(changes, current_user, form.secret_expires_on())
             flash("Configuration saved", "success")
             return redirect(url_for("settings.microsoft"))
         status = 422
+    return render_page(form, status)
+
+
+def _confirmed() -> bool:
+    return request.form.get("confirmed") == "y"
+
+
+def render_page(form: MicrosoftSettingsForm, status: int = 200, *, confirm=None, pending_secret=service.KEEP):
+    """Render the settings page, with what `form` holds when it was submitted.
+
+    `confirm` asks before Save Settings ends the connection, keeping a typed secret encrypted.
+    """
     settings = service.load()
     public_address = service.public_address(request.host_url)
-    return render_template(
+    body = render_template(
         "settings/microsoft.html",
         form=form,
+        confirm=confirm,
+        pending_secret=encrypt(pending_secret) if isinstance(pending_secret, str) else None,
         fields=[service.state(settings, field) for field in service.FIELDS.values()],
         redirect_uri=public_address.url + service.CALLBACK_PATH,
         public_address=public_address,
         submitted=request.method == "POST",
-        **_secret_expiry_context(settings),
+        **secret_expiry_context(settings),
         **connection_service.enable_row(settings),
-    ), status
+    )
+    # Enable without JavaScript is a form whose redirects lead to Microsoft's sign-in page.
+    origin = connection_service.sign_in_origin()
+    policy = content_security_policy(form_action=(origin,) if origin else ())
+    return body, status, {"Content-Security-Policy": policy}
 
 
 @user_logged_in.connect
@@ -61,7 +86,11 @@ def save_field(name: str):
     settings = service.load()
     if not form.validate_field(name):
         return _field_response(field, settings, form=form, status=422)
-    changed = service.save(form.changes([name]), current_user)
+    changes = form.changes([name])
+    ends = None if _confirmed() else connection_service.ended_by(settings, changes)
+    if ends:
+        return _field_response(field, settings, form=form, question=_question(field, ends, default=False))
+    changed = service.save(changes, current_user)
     return _field_response(field, settings, saved=bool(changed))
 
 
@@ -72,8 +101,31 @@ def use_default(name: str):
     field = _field_or_404(name)
     form = MicrosoftSettingsForm()
     settings = service.load()
-    changed = service.set_use_default(field, form[name + "_use_default"].data, current_user)
+    on = form[name + "_use_default"].data
+    ends = connection_service.ended_by(settings, {name: service.USE_DEFAULT}) if on and not _confirmed() else None
+    if ends:
+        return _field_response(field, settings, question=_question(field, ends, default=True))
+    changed = service.set_use_default(field, on, current_user)
     return _field_response(field, settings, saved=changed)
+
+
+def _question(field: service.Field, ends: str, *, default: bool) -> dict:
+    """Return what a field asks before a change that ends the connection (settings/_field.html)."""
+    if default:
+        return {
+            "question": f"Use the default {field.label}?",
+            "detail": ends,
+            "action": "Use the default and end the connection",
+            "url": url_for("settings.use_default", name=field.name),
+            "values": {f"{field.name}_use_default": "y", "confirmed": "y"},
+        }
+    return {
+        "question": f"Change the {field.label} of the working connection?",
+        "detail": ends,
+        "action": "Change it and end the connection",
+        "url": url_for("settings.save_field", name=field.name),
+        "values": {"confirmed": "y"},
+    }
 
 
 @bp.route(PAGE + "/fields/client_secret_expires_on", methods=["POST"])
@@ -88,7 +140,20 @@ def save_secret_expiry():
     return _secret_expiry_response(settings, saved=bool(changed))
 
 
-def _secret_expiry_context(settings) -> dict:
+@bp.route(PAGE + "/fields/client_secret/remove", methods=["GET", "POST"])
+@admin_required
+def remove_secret():
+    """Ask for confirmation, then forget the saved client secret."""
+    form = EmptyForm()
+    if request.method == "POST" and form.validate_on_submit():
+        if service.remove_client_secret(current_user):
+            flash("The saved client secret is removed.", "success")
+        return redirect(url_for("settings.microsoft"))
+    return render_template("settings/remove_secret.html", form=form)
+
+
+def secret_expiry_context(settings) -> dict:
+    """Return what settings/_secret_expiry.html shows besides the form."""
     return {
         "expires_on": settings.client_secret_expires_on,
         "secret_warning": connection_service.secret_expiry_warning(settings.client_secret_expires_on),
@@ -97,7 +162,7 @@ def _secret_expiry_context(settings) -> dict:
 
 def _secret_expiry_response(settings, *, form=None, saved=False, status=200):
     return render_template(
-        "settings/_secret_expiry.html", form=form, saved=saved, **_secret_expiry_context(settings)
+        "settings/_secret_expiry.html", form=form, saved=saved, **secret_expiry_context(settings)
     ), status
 
 
@@ -108,7 +173,7 @@ def _field_or_404(name: str) -> service.Field:
     return field
 
 
-def _field_response(field: service.Field, settings, *, form=None, saved=False, status=200):
+def _field_response(field: service.Field, settings, *, form=None, saved=False, question=None, status=200):
     # `settings` is the row the view loaded before saving: service.save worked on the same object
     # (the session's identity map), so the answer shows what was stored without reading it again.
     return render_template(
@@ -116,5 +181,6 @@ def _field_response(field: service.Field, settings, *, form=None, saved=False, s
         f=service.state(settings, field),
         form=form,
         saved=saved,
+        question=question,
         **connection_service.enable_row(settings),
     ), status

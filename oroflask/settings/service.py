@@ -97,6 +97,7 @@ class FieldState:
     is_set: bool
     warning: str | None = None
     problem: str | None = None
+    removable: bool = False  # a saved secret with no default behind it, which Use Default cannot forget
 
 
 def load() -> MicrosoftSettings:
@@ -155,38 +156,59 @@ def state(settings: MicrosoftSettings, field: Field) -> FieldState:
             default_available=bool(default),
             value="",
             is_set=False,
+            removable=not default,
             problem="The saved secret cannot be decrypted with the configured encryption keys "
             "(OROFLASK_ENCRYPTION_KEYS or instance/encryption.keys changed). Enter it again.",
         )
     value = default if stored is None else stored
-    warning = None
-    if field.secret and value and identifiers.looks_like_secret_id(value):
-        warning = (
-            "This looks like the secret's Secret ID, not its Value. In Azure, open Certificates "
-            "& secrets and copy the Value column (shown only right after the secret is created)."
-        )
     return FieldState(
         field,
         uses_default=stored is None and bool(default),
         default_available=bool(default),
         value="" if field.secret else value,
         is_set=bool(value),
-        warning=warning,
+        warning=_secret_warning(value) if field.secret and value else None,
         problem=default_problem(field) if stored is None else None,
+        removable=field.secret and stored is not None and not default,
     )
+
+
+def _secret_warning(value: str) -> str | None:
+    if identifiers.looks_like_secret_id(value):
+        return (
+            "This looks like the secret's Secret ID, not its Value. In Azure, open Certificates "
+            "& secrets and copy the Value column (shown only right after the secret is created)."
+        )
+    if identifiers.looks_too_short_for_a_secret(value):
+        return (
+            "This looks too short for a client secret Value: Azure's are about 40 characters. "
+            "In Azure, open Certificates & secrets and copy the whole Value column (shown only "
+            "right after the secret is created)."
+        )
+    return None
+
+
+def values_after(settings: MicrosoftSettings, changes: Mapping[str, object]) -> dict[str, str]:
+    """Return the value in force of every field once `changes` are applied (without saving them).
+
+    A secret that cannot be decrypted counts as empty.
+    """
+    values = {}
+    for name, field in FIELDS.items():
+        change = changes.get(name, KEEP)
+        if change is KEEP:
+            try:
+                values[name] = effective_value(settings, field)
+            except UndecryptableError:
+                values[name] = ""
+        else:
+            values[name] = default_value(field) if change is USE_DEFAULT else change
+    return values
 
 
 def missing_for_enable(settings: MicrosoftSettings) -> list[str]:
     """Return the labels of the fields that still need a value before Enable can run."""
-    missing = []
-    for field in FIELDS.values():
-        try:
-            value = effective_value(settings, field)
-        except UndecryptableError:
-            value = ""
-        if not value:
-            missing.append(field.label)
-    return missing
+    return [FIELDS[name].label for name, value in values_after(settings, {}).items() if not value]
 
 
 @dataclass(frozen=True)
@@ -325,6 +347,18 @@ def _apply(settings: MicrosoftSettings, field: Field, change: object, user: Sign
     else:
         description = f"set to {change}"
     _record(user, field.name, description)
+    return True
+
+
+def remove_client_secret(user: SignedInUser) -> bool:
+    """Forget the saved client secret and record it; tell whether there was one."""
+    settings = load()
+    if settings.client_secret_encrypted is None:
+        return False
+    settings.client_secret_encrypted = None
+    settings.updated_at = utcnow()
+    _record(user, FIELDS["client_secret"].name, "removed")
+    db.session.commit()
     return True
 
 

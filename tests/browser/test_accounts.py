@@ -54,3 +54,26 @@ def test_a_wrong_password_is_announced_at_its_field(page, live, check_accessibil
     page.keyboard.type(PASSWORD)
     page.keyboard.press("Enter")
     expect(page).to_have_url(live.address(PAGE))
+
+
+@pytest.mark.parametrize("live_options", [{"admin": False}])
+@pytest.mark.expected_failed_responses(422)
+def test_setup_shows_every_error_beside_its_field_and_keeps_the_passwords(page, live):
+    page.goto(live.address("/setup"))
+    page.get_by_label("Setup code").fill("000000-000000-000000")
+    page.get_by_label("Administrator e-mail").fill("first.admin@example.com")
+    page.get_by_label("Password", exact=True).fill("short")
+    page.get_by_label("Repeat password").fill("short")
+    page.get_by_role("button", name="Create administrator").click()
+
+    expect(page.locator("#setup_code-error")).to_contain_text("This is not the setup code.")
+    expect(page.locator("#password-error")).to_have_text("Use at least 10 characters.")
+    expect(page.get_by_label("Password", exact=True)).to_have_value("short")
+    expect(page.get_by_label("Repeat password")).to_have_value("short")
+
+    setup_code = (live.instance / "setup-code").read_text().strip()
+    page.get_by_label("Setup code").fill(setup_code)
+    page.get_by_label("Password", exact=True).fill("a long enough password")
+    page.get_by_label("Repeat password").fill("a long enough password")
+    page.get_by_role("button", name="Create administrator").click()
+    expect(page).to_have_url(live.address(PAGE))

@@ -5,7 +5,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .harness import ACCOUNT, CLIENT_ID, CLIENT_SECRET, TENANT, save_field, stored_connection
+from .harness import ACCOUNT, CLIENT_ID, CLIENT_SECRET, TENANT, save_field, sign_in, stored_connection
 
 # More than two poll intervals (the status polls every 2 s): a poller still running shows twice.
 QUIET_AFTER_THE_END_MS = 4500
@@ -124,3 +124,86 @@ def test_the_outcome_is_announced_by_a_live_region_that_stays_in_place(filled_pa
 
     expect(page.locator("#authorization-status .alert-success")).to_be_visible()
     expect(page.locator("[data-original=yes] > #authorization-status .alert-success")).to_be_visible()
+
+
+def test_enable_again_while_the_first_window_is_open_ends_with_the_newest_outcome(page, live):
+    """The second Enable reuses the first window; its closing is the newest attempt's, not the first's.
+
+    The page's clock stands still, so that the window watchers (one per Enable, before the fix) fire
+    in the order they were set up, and no status poll reports the success before the window closes.
+    """
+    page.clock.install()
+    sign_in(page, live)
+    save_field(page, "client_id", CLIENT_ID)
+    save_field(page, "client_secret", CLIENT_SECRET)
+    save_field(page, "tenant", TENANT)
+    page.clock.pause_at(page.evaluate("Date.now()") + 1000)
+
+    popup = open_sign_in(page)
+    first_sign_in = popup.url
+    with page.expect_response(lambda response: response.url.endswith("/authorization")):
+        page.get_by_role("button", name="Enable").click()
+    expect(popup).not_to_have_url(first_sign_in)
+    popup.get_by_role("button", name="Accept").click()
+    expect(popup.locator(".alert-success")).to_contain_text(f"connected as {ACCOUNT}")
+    popup.close()
+
+    with page.expect_response(lambda response: response.url.endswith("/closed")):
+        page.clock.run_for(1000)
+    expect(page.locator("#authorization-status .alert-success")).to_have_text(
+        f"Authorization succeeded: connected as {ACCOUNT}"
+    )
+    expect(page.locator("#authorization-status .alert-error")).to_have_count(0)
+    assert stored_connection(live) == ACCOUNT
+
+
+def test_enable_right_after_typing_uses_the_value_typed(admin_page, live):
+    """The field's live save and Enable go out together; Enable must not use the older value."""
+    page = admin_page
+    save_field(page, "client_id", "11111111-2222-3333-4444-555555555555")
+    save_field(page, "client_secret", CLIENT_SECRET)
+    save_field(page, "tenant", TENANT)
+
+    held = []
+    page.route("**/fields/client_id", lambda route: held.append(route))
+    page.get_by_label("Application (Client) ID", exact=True).fill(CLIENT_ID)
+    popup = open_sign_in(page)
+    assert held, "the live save of the field went out"
+    expect(popup).to_have_url(re.compile(f"[?&]client_id={CLIENT_ID}(&|$)"))
+    held[0].continue_()
+
+    popup.get_by_role("button", name="Accept").click()
+    expect(page.locator("#authorization-status .alert-success")).to_have_text(
+        f"Authorization succeeded: connected as {ACCOUNT}"
+    )
+    expect(page.get_by_label("Application (Client) ID", exact=True)).to_have_value(CLIENT_ID)
+    assert stored_connection(live) == ACCOUNT
+
+
+def test_changing_what_a_working_connection_belongs_to_asks_first(filled_page, live, check_accessibility):
+    page = filled_page
+    popup = open_sign_in(page)
+    popup.get_by_role("button", name="Accept").click()
+    expect(page.locator("#field-enable .state-ok")).to_contain_text(f"Connected as {ACCOUNT}")
+
+    client_id = page.get_by_label("Application (Client) ID", exact=True)
+    client_id.fill("11111111-2222-3333-4444-555555555555")
+    client_id.blur()
+    question = page.locator("#field-client_id").get_by_role("alertdialog")
+    expect(question).to_contain_text("Change the Application (Client) ID of the working connection?")
+    expect(question).to_contain_text("mail sync stops until someone clicks Enable again")
+    keep = question.get_by_role("button", name="Keep the current value")
+    expect(keep).to_be_focused()
+    check_accessibility(page, "the question before ending the connection")
+    keep.click()
+    expect(question).to_have_count(0)
+    expect(client_id).to_have_value(CLIENT_ID)
+    expect(page.locator("#field-enable .state-ok")).to_contain_text(f"Connected as {ACCOUNT}")
+
+    tenant = page.get_by_label("Directory (tenant) ID", exact=True)
+    tenant.fill("fabrikam.onmicrosoft.com")
+    tenant.blur()
+    page.get_by_role("button", name="Change it and end the connection").click()
+    expect(page.locator("#field-tenant .saved-mark")).to_be_visible()
+    expect(page.locator("#field-enable .state-bad")).to_contain_text("Reconnect needed")
+    expect(page.get_by_role("button", name="Reconnect")).to_be_visible()

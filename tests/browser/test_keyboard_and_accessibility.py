@@ -46,6 +46,7 @@ def test_tab_reaches_every_control_in_reading_order(admin_page):
         "Microsoft Settings",
         "client_id",
         "client_secret",
+        "client_secret-remove",
         "client_secret_expires_on",
         "tenant",
         "redirect_uri",

@@ -92,3 +92,28 @@ def test_a_quick_change_after_typing_never_leaves_the_page_unlike_the_database(a
         assert stored == OWN_CLIENT_ID
         expect(use_default).not_to_be_checked()
         expect(client_id).to_have_value(OWN_CLIENT_ID)
+
+
+def test_a_click_on_use_default_while_the_field_saves_is_not_lost(admin_page, live):
+    page = admin_page
+    use_default = page.get_by_role("checkbox", name="Use Default for Application (Client) ID")
+    client_id = page.get_by_label("Application (Client) ID", exact=True)
+    use_default.click()
+    expect(client_id).to_have_js_property("readOnly", False)
+    settled(page)
+
+    held = []
+    page.route("**/fields/client_id", lambda route: held.append(route))
+    client_id.fill(OWN_CLIENT_ID)
+    client_id.blur()
+    while not held:
+        page.wait_for_timeout(20)
+    use_default.click()
+    held[0].continue_()
+    settled(page)
+
+    expect(use_default).to_be_checked()
+    expect(client_id).to_have_value(DEFAULT_CLIENT_ID)
+    expect(client_id).to_have_js_property("readOnly", True)
+    assert stored_settings(live)["client_id"] is None
+

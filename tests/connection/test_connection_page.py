@@ -1,15 +1,17 @@
 """The connection row of the settings page: state on load, Verify, Disable, secret expiry."""
 
+import re
 from datetime import date, timedelta
 
 import pytest
 
 from oroflask.connection.models import MicrosoftConnection
 from oroflask.connection.service import secret_expiry_warning
-from oroflask.devidp.directory import DEFAULT_SECRET_ID
+from oroflask.devidp.directory import DEFAULT_CLIENT_ID, DEFAULT_SECRET_ID, DEFAULT_TENANT_ID
+from oroflask.encryption import decrypt
 from oroflask.extensions import db
 from oroflask.settings.models import MicrosoftSettings, SettingChange
-from tests.conftest import csrf_token, live_save
+from tests.conftest import csrf_token, live_save, toggle_use_default
 
 from .conftest import ACCOUNT, PAGE, htmx
 
@@ -33,7 +35,7 @@ def test_page_shows_the_connection_with_its_scopes(flow):
 
 def test_changing_the_client_id_needs_a_reconnect(flow):
     flow.run()
-    live_save(flow.client, "client_id", "11111111-2222-3333-4444-555555555555")
+    live_save(flow.client, "client_id", "11111111-2222-3333-4444-555555555555", confirmed=True)
     page = flow.client.get(PAGE).get_data(as_text=True)
     assert "Reconnect needed" in page and "Application (Client) ID changed" in page
     assert ">Reconnect<" in page
@@ -41,7 +43,7 @@ def test_changing_the_client_id_needs_a_reconnect(flow):
 
 def test_changing_the_tenant_needs_a_reconnect(flow):
     flow.run()
-    live_save(flow.client, "tenant", "fabrikam.onmicrosoft.com")
+    live_save(flow.client, "tenant", "fabrikam.onmicrosoft.com", confirmed=True)
     page = flow.client.get(PAGE).get_data(as_text=True)
     assert "Directory (tenant) ID changed" in page
 
@@ -169,3 +171,96 @@ def test_an_invalid_configured_default_is_reported_not_used(app, admin_client, k
     page = admin_client.get(PAGE).get_data(as_text=True)
     assert f"The configured default (OROFLASK_{key}) is not used" in page
     assert "To enable, enter:" in page
+
+
+# Changing what a working connection belongs to asks first
+
+OTHER_CLIENT_ID = "11111111-2222-3333-4444-555555555555"
+
+
+def connection_state(app) -> tuple[str | None, str | None]:
+    with app.app_context():
+        settings = db.session.get(MicrosoftSettings, 1)
+        return settings.client_id, settings.tenant
+
+
+def test_a_live_save_that_would_end_the_connection_asks_first(app, flow):
+    flow.run()
+    before = connection_state(app)
+    response = live_save(flow.client, "client_id", OTHER_CLIENT_ID)
+    assert response.status_code == 200
+    text = response.get_data(as_text=True)
+    assert "Change the Application (Client) ID of the working connection?" in text
+    assert f"The stored authorization (connected as {ACCOUNT}) belongs to the application" in text
+    assert "mail sync stops until someone clicks Enable again" in text
+    assert "Saved" not in text
+    assert connection_state(app) == before
+    page = flow.client.get(PAGE).get_data(as_text=True)
+    assert f"Connected as <strong>{ACCOUNT}</strong>" in page and "Reconnect needed" not in page
+
+
+def test_declining_keeps_the_value_and_the_connection(app, flow):
+    flow.run()
+    live_save(flow.client, "client_id", OTHER_CLIENT_ID)
+    declined = flow.client.post(PAGE + "/fields/client_id", headers=htmx(flow.client))
+    text = declined.get_data(as_text=True)
+    assert "working connection?" not in text and OTHER_CLIENT_ID not in text
+    assert f"Connected as <strong>{ACCOUNT}</strong>" in text
+    with app.app_context():
+        assert db.session.execute(db.select(SettingChange)).first() is None
+
+
+def test_confirming_saves_and_the_connection_needs_a_reconnect(app, flow):
+    flow.run()
+    response = live_save(flow.client, "tenant", "fabrikam.onmicrosoft.com", confirmed=True)
+    assert "Saved" in response.get_data(as_text=True)
+    assert connection_state(app)[1] == "fabrikam.onmicrosoft.com"
+    assert "Reconnect needed" in response.get_data(as_text=True)
+
+
+def test_a_change_that_keeps_the_connection_does_not_ask(app, flow):
+    flow.run()
+    response = live_save(flow.client, "client_id", DEFAULT_CLIENT_ID.upper())
+    assert "working connection?" not in response.get_data(as_text=True)
+    assert connection_state(app)[0] == DEFAULT_CLIENT_ID
+
+
+def test_without_a_working_connection_nothing_asks(app, admin_client):
+    response = live_save(admin_client, "client_id", OTHER_CLIENT_ID)
+    assert "working connection?" not in response.get_data(as_text=True)
+    assert connection_state(app)[0] == OTHER_CLIENT_ID
+
+
+def test_use_default_that_would_end_the_connection_asks_first(app, flow):
+    live_save(flow.client, "tenant", DEFAULT_TENANT_ID)
+    flow.run()
+    app.config["MICROSOFT_TENANT"] = "organizations"
+    asked = toggle_use_default(flow.client, "tenant", on=True).get_data(as_text=True)
+    assert "Use the default Directory (tenant) ID?" in asked
+    assert f"belongs to the directory {DEFAULT_TENANT_ID}" in asked
+    assert connection_state(app)[1] == DEFAULT_TENANT_ID
+
+    toggle_use_default(flow.client, "tenant", on=True, confirmed=True)
+    assert connection_state(app)[1] is None
+    assert "Reconnect needed" in flow.client.get(PAGE).get_data(as_text=True)
+
+
+def test_save_settings_that_would_end_the_connection_asks_first(app, flow):
+    flow.run()
+    form = {"client_id": OTHER_CLIENT_ID, "client_secret": "New8Q~a.typed-secret_value.for-the-other", "tenant": ""}
+    response = flow.client.post(PAGE, data={**form, "csrf_token": csrf_token(flow.client, PAGE)})
+    assert response.status_code == 200
+    text = response.get_data(as_text=True)
+    assert "Save these settings and end the working connection?" in text
+    assert f'value="{OTHER_CLIENT_ID}"' in text
+    assert form["client_secret"] not in text
+    assert connection_state(app)[0] is None
+    pending = re.search(r'name="client_secret_pending" value="([^"]+)"', text).group(1)
+
+    confirmed = {**form, "client_secret": "", "client_secret_pending": pending, "confirmed": "y"}
+    response = flow.client.post(PAGE, data={**confirmed, "csrf_token": csrf_token(flow.client, PAGE)})
+    assert response.status_code == 302
+    assert connection_state(app)[0] == OTHER_CLIENT_ID
+    with app.app_context():
+        assert decrypt(db.session.get(MicrosoftSettings, 1).client_secret_encrypted) == form["client_secret"]
+    assert "Reconnect needed" in flow.client.get(PAGE).get_data(as_text=True)

@@ -2,6 +2,7 @@
 
 import base64
 import hashlib
+import json
 import logging
 import zlib
 from datetime import timedelta
@@ -19,7 +20,7 @@ from oroflask.extensions import db
 from oroflask.microsoft import identity
 from oroflask.settings.models import MicrosoftSettings
 
-from ..conftest import make_user, sign_in
+from ..conftest import csrf_token, make_user, sign_in
 from .conftest import ACCOUNT, CALLBACK, PAGE, START, behave, htmx, stats
 from .stand_in import Answer
 
@@ -442,3 +443,90 @@ def test_an_unexpected_error_during_redemption_still_ends_the_attempt(app, flow,
     status = flow.status().get_data(as_text=True)
     assert "The authorization could not be completed" in status and "hx-trigger" not in status
     assert [attempt.status for attempt in attempts(app)] == ["failed"]
+def test_answers_about_an_older_attempt_show_the_newest_one(app, flow):
+    flow.start()
+    first = dict(flow.started, status_url=flow.status_url)
+    flow.start()
+    second_status_url = flow.status_url
+
+    waiting = flow.client.get(first["status_url"], headers=htmx(flow.client)).get_data(as_text=True)
+    assert f'hx-get="{second_status_url}"' in waiting
+
+    flow.begin()
+    flow.approve()
+    flow.callback()
+    closed = flow.client.post(first["closedUrl"], headers=htmx(flow.client)).get_data(as_text=True)
+    assert f"Authorization succeeded: connected as {ACCOUNT}" in closed
+    assert "window was closed" not in closed
+    polled = flow.client.get(first["status_url"], headers=htmx(flow.client)).get_data(as_text=True)
+    assert f"Authorization succeeded: connected as {ACCOUNT}" in polled
+    assert [attempt.status for attempt in sorted(attempts(app), key=lambda a: a.created_at)] == [
+        "closed",
+        "succeeded",
+    ]
+
+
+OTHER_CLIENT_ID = "11111111-2222-3333-4444-555555555555"
+
+
+def test_enable_saves_and_uses_the_settings_the_page_shows(app, flow):
+    response = flow.client.post(START, data={"client_id": OTHER_CLIENT_ID}, headers=htmx(flow.client))
+    assert response.status_code == 200
+    [attempt] = attempts(app)
+    assert attempt.client_id == OTHER_CLIENT_ID
+    with app.app_context():
+        assert db.session.get(MicrosoftSettings, 1).client_id == OTHER_CLIENT_ID
+    flow.started = json.loads(response.headers["HX-Trigger"])["authorization-started"]
+    flow.begin()
+    assert parse_qs(urlsplit(flow.authorize_url).query)["client_id"] == [OTHER_CLIENT_ID]
+
+
+def test_enable_with_a_refused_setting_starts_nothing_and_marks_the_field(app, flow):
+    response = flow.client.post(START, data={"client_id": "not-a-guid"}, headers=htmx(flow.client))
+    assert response.status_code == 422
+    text = response.get_data(as_text=True)
+    assert "Nothing was started: correct the marked settings." in text
+    assert 'id="field-client_id" hx-swap-oob="true"' in text
+    assert "The Application (Client) ID is a GUID" in text
+    assert attempts(app) == []
+    with app.app_context():
+        assert db.session.get(MicrosoftSettings, 1) is None or db.session.get(MicrosoftSettings, 1).client_id is None
+
+
+def test_enable_without_javascript_with_a_refused_setting_shows_the_page(app, flow):
+    response = flow.client.post(
+        START, data={"client_id": "not-a-guid", "csrf_token": csrf_token(flow.client, PAGE)}
+    )
+    assert response.status_code == 422
+    text = response.get_data(as_text=True)
+    assert "<h1>Microsoft Settings</h1>" in text and "The Application (Client) ID is a GUID" in text
+    assert 'value="not-a-guid"' in text
+    assert attempts(app) == []
+
+
+def test_verify_checks_the_settings_the_page_shows_without_saving_them(app, flow):
+    text = flow.client.post(
+        PAGE + "/verify", data={"client_secret": "Wrong~secret.value.that-is-long-enough"}, headers=htmx(flow.client)
+    ).get_data(as_text=True)
+    assert 'id="field-client_secret" hx-swap-oob="true"' in text
+    assert "The client secret is wrong (AADSTS7000215)" in text
+    with app.app_context():
+        settings = db.session.get(MicrosoftSettings, 1)
+        assert settings is None or settings.client_secret_encrypted is None
+
+
+def test_verify_with_a_refused_setting_checks_nothing(app, flow):
+    response = flow.client.post(PAGE + "/verify", data={"tenant": "contoso"}, headers={**htmx(flow.client), "HX-Target": "verify-result"})
+    assert response.status_code == 422
+    text = response.get_data(as_text=True)
+    assert '<div id="verify-result" class="verify-result"><div class="alert alert-error">Nothing was checked' in text
+    assert 'id="field-tenant" hx-swap-oob="true"' in text
+
+
+def test_enable_with_a_refused_expiry_date_marks_it_and_starts_nothing(app, flow):
+    response = flow.client.post(START, data={"client_secret_expires_on": "2027-02-30"}, headers=htmx(flow.client))
+    assert response.status_code == 422
+    text = response.get_data(as_text=True)
+    assert 'id="field-client_secret_expires_on" hx-swap-oob="true"' in text
+    assert "Enter the date as YYYY-MM-DD" in text
+    assert attempts(app) == []

@@ -230,7 +230,7 @@ def test_no_token_reaches_the_log(app, connected, idp, caplog):
 
 def test_changed_client_id_needs_a_reconnect_without_asking_microsoft(app, connected, idp):
     expire_access_token(app)
-    response = live_save(connected.client, "client_id", OTHER_CLIENT_ID)
+    response = live_save(connected.client, "client_id", OTHER_CLIENT_ID, confirmed=True)
     assert response.status_code == 200, response.get_data(as_text=True)
 
     with pytest.raises(tokens.ReconnectNeeded, match="Client"):

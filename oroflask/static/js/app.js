@@ -56,7 +56,12 @@ document.addEventListener("authorization-started", (event) => {
   }
 });
 
+// One watcher at a time: a second Enable reuses the window of the first, and the first attempt's
+// watcher would report that window's closing as its own, over the newest attempt's outcome.
+let windowWatcher = null;
+
 function watchUntilClosed(popup, closedUrl) {
+  clearInterval(windowWatcher);
   const timer = setInterval(() => {
     if (!popup.closed) { return; }
     clearInterval(timer);
@@ -65,7 +70,40 @@ function watchUntilClosed(popup, closedUrl) {
       htmx.ajax("POST", closedUrl, { source: status, target: status, swap: "outerHTML" });
     }
   }, 500);
+  windowWatcher = timer;
 }
+
+// A change made while another save of the form is under way waits in the form's queue (hx-sync).
+// When that save's answer replaces the changed input or checkbox, htmx drops the waiting request
+// (its element has left the page), and the requests queued after it wait for a next one. Once the
+// answer is in place, the change is made again on the element that replaced it.
+const unsentChanges = new Set();
+
+document.addEventListener("change", (event) => {
+  if (event.target.matches(".field [hx-post]")) { unsentChanges.add(event.target); }
+}, true);
+
+document.addEventListener("htmx:beforeRequest", (event) => unsentChanges.delete(event.detail.elt));
+
+document.addEventListener("htmx:afterRequest", () => {
+  // After htmx has ended the request and tried the queued ones, in the same task.
+  queueMicrotask(() => {
+    unsentChanges.forEach((lost) => {
+      if (lost.isConnected) { return; }
+      unsentChanges.delete(lost);
+      const replacement = document.getElementById(lost.id);
+      if (!replacement || replacement.disabled) { return; }
+      if (lost.type === "checkbox") {
+        if (replacement.checked === lost.checked) { return; }
+        replacement.checked = lost.checked;
+      } else {
+        if (replacement.readOnly || replacement.value === lost.value) { return; }
+        replacement.value = lost.value;
+      }
+      replacement.dispatchEvent(new Event("change", { bubbles: true }));
+    });
+  });
+});
 
 function closeFinishedPopup() {
   const result = document.getElementById("authorization-result");
