@@ -42,6 +42,12 @@ _REQUEST_ID_KEY = "oroflask.request_id"
 # so that a client cannot write what it likes into the log.
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
+# Terminal colours: the development server paints its lines with them, which a log file or a
+# terminal that is not one shows as garbage.
+_TERMINAL_STYLE = re.compile(r"\x1b\[[0-9;]*m")
+# The development server's start-up message: several lines of its own, none of them typed by a user.
+_SERVER_BANNER = " * Running on "
+
 LINE_FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
 HEALTH_CHECK_PATH = "/healthz"
@@ -79,7 +85,9 @@ class LineFormatter(logging.Formatter):
     """Format a record as one line (time, level, request id, logger, message), redacted.
 
     Line breaks, of a traceback or of a value a user typed, are written as \\n so that every
-    event stays on one line and no one can forge a second one.
+    event stays on one line and no one can forge a second one. The development server's start-up
+    message is the exception: each of its lines is a line of its own, so that the address the
+    server listens on reads plainly.
     """
 
     def __init__(self) -> None:
@@ -88,8 +96,19 @@ class LineFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         if not getattr(record, "request_id", None):
             record.request_id = request_id() if has_request_context() else "-"
-        line = redact(super().format(record))
+        if _is_server_banner(record):
+            lines = record.getMessage().splitlines()
+            return "\n".join(self._line(logging.makeLogRecord({**record.__dict__, "msg": text})) for text in lines)
+        return self._line(record)
+
+    def _line(self, record: logging.LogRecord) -> str:
+        line = _TERMINAL_STYLE.sub("", redact(super().format(record)))
         return line.replace("\r", "\\r").replace("\n", "\\n")
+
+
+def _is_server_banner(record: logging.LogRecord) -> bool:
+    # werkzeug logs its request lines with arguments; the start-up message has none.
+    return record.name == "werkzeug" and not record.args and _SERVER_BANNER in str(record.msg)
 
 
 class _StandardError:

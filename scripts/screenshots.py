@@ -2,7 +2,9 @@
 
 Uses the browser tests' setup (tests/browser/harness.py): the app and the local identity provider
 on loopback ports with a throw-away instance folder, and the same Chromium. Signs in, and
-photographs the page empty, filled, connected and with an error:
+photographs the page at 1280 px empty, with an error, filled and connected (settings-empty.png,
+settings-error.png, settings-filled.png, settings-connected.png), then at phone width (390 px)
+connected: its first screen and the whole page (settings-phone.png, settings-connected-phone.png):
 
     .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
 """
@@ -19,7 +21,9 @@ from tests.browser.harness import (  # noqa: E402
     CHROMIUM,
     CLIENT_ID,
     CLIENT_SECRET,
+    DESKTOP,
     INSTALL_CHROMIUM,
+    PHONE,
     TENANT,
     launch,
     save_field,
@@ -38,7 +42,8 @@ def main() -> None:
     with temporary_live_app() as live, sync_playwright() as playwright:
         browser = launch(playwright)
         try:
-            photograph(browser.new_page(viewport={"width": 1280, "height": 900}), live, out)
+            photograph(browser.new_page(viewport=DESKTOP), live, out)
+            photograph_phone(browser.new_page(viewport=PHONE), live, out)
         finally:
             browser.close()
     print(f"Screenshots written to {out}/")
@@ -46,23 +51,37 @@ def main() -> None:
 
 def photograph(page, live, out: Path) -> None:
     sign_in(page, live)
-    page.screenshot(path=out / "settings-empty.png", full_page=True)
+    shoot(page, out / "settings-empty.png")
 
     save_field(page, "client_id", CLIENT_ID)
     save_field(page, "client_secret", CLIENT_SECRET)
     save_field(page, "tenant", "contoso")
     expect(page.locator("#tenant-error")).to_be_visible()
-    page.screenshot(path=out / "settings-error.png", full_page=True)
+    shoot(page, out / "settings-error.png")
 
     save_field(page, "tenant", TENANT)
     expect(page.get_by_role("button", name="Enable")).to_be_enabled()
-    page.screenshot(path=out / "settings-filled.png", full_page=True)
+    shoot(page, out / "settings-filled.png")
 
     with page.expect_popup() as opened:
         page.get_by_role("button", name="Enable").click()
     opened.value.get_by_role("button", name="Accept").click()
     expect(page.locator("#authorization-status .alert-success")).to_be_visible(timeout=15_000)
-    page.screenshot(path=out / "settings-connected.png", full_page=True)
+    shoot(page, out / "settings-connected.png")
+
+
+def photograph_phone(page, live, out: Path) -> None:
+    """Photograph the connected page as a phone shows it: its first screen, then all of it."""
+    sign_in(page, live)
+    expect(page.locator("#field-enable .state-ok")).to_be_visible()
+    shoot(page, out / "settings-phone.png", full_page=False)
+    shoot(page, out / "settings-connected-phone.png")
+
+
+def shoot(page, path: Path, full_page: bool = True) -> None:
+    # From the top: the page header is sticky and would stand wherever the page was scrolled to.
+    page.evaluate("() => window.scrollTo(0, 0)")
+    page.screenshot(path=path, full_page=full_page)
 
 
 if __name__ == "__main__":

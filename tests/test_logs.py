@@ -11,7 +11,7 @@ import flask_migrate
 import pytest
 from gunicorn.config import Config as GunicornConfig
 
-from oroflask.logs import RedactingFilter, redact
+from oroflask.logs import LineFormatter, RedactingFilter, redact
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -208,3 +208,26 @@ def test_successful_health_checks_are_not_in_the_access_log(gunicorn_logs):
     access(logger, "/healthz", "503 SERVICE UNAVAILABLE")
     [line] = (folder / "access.log").read_text().splitlines()
     assert '"GET /healthz HTTP/1.1" 503' in line
+
+
+def werkzeug_record(message: str, *args) -> logging.LogRecord:
+    return logging.LogRecord("werkzeug", logging.INFO, __file__, 1, message, args, None)
+
+
+def test_the_development_server_banner_is_plain_lines():
+    banner = (
+        "\x1b[31m\x1b[1mWARNING: This is a development server.\x1b[0m\n"
+        " * Running on http://127.0.0.1:5099"
+    )
+    lines = LineFormatter().format(werkzeug_record(banner)).split("\n")
+    assert [line.split(" werkzeug: ", 1)[1] for line in lines] == [
+        "WARNING: This is a development server.",
+        " * Running on http://127.0.0.1:5099",
+    ]
+
+
+def test_a_request_line_loses_its_colours_and_stays_one_line():
+    record = werkzeug_record('%s - - [now] "%s" %s -', "127.0.0.1", "\x1b[33mGET /x\n * Running on http://evil\x1b[0m", "404")
+    line = LineFormatter().format(record)
+    assert line.endswith('werkzeug: 127.0.0.1 - - [now] "GET /x\\n * Running on http://evil" 404 -')
+    assert "\n" not in line and "\x1b" not in line

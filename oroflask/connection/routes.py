@@ -122,8 +122,9 @@ def verify():
     result = service.verify(form.changes())
     if not is_htmx_request():
         flash(result.message, "success" if result.ok else "error")
-        for message in result.field_errors.values():
-            flash(message, "error")
+        # No field is marked on the page that follows: each explanation names its setting.
+        for name, message in result.field_errors.items():
+            flash(f"{settings_service.FIELDS[name].label}: {message}", "error")
         return settings_page.render_page(form)
     settings = settings_service.load()
     return render_template(

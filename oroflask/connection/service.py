@@ -358,7 +358,8 @@ def verify(changes: dict | None = None) -> VerifyResult:
         explanation = explain(error)
         text = f"{explanation.title} ({explanation.code}). {explanation.action}"
         if explanation.field:
-            return VerifyResult(False, "Verification failed: see the marked setting.", {explanation.field: text})
+            label = settings_service.FIELDS[explanation.field].label
+            return VerifyResult(False, f"Verification failed: the {label} was refused.", {explanation.field: text})
         return VerifyResult(False, text, {})
     return VerifyResult(True, "The directory, the Application (Client) ID and the client secret are valid.", {})
 

@@ -1,6 +1,9 @@
 """Fixtures of the browser tests: the app served for real, Debian's Chromium, a page per test.
 
-Every test fails when a page logs a console error, throws, or breaks the Content Security Policy.
+Every test fails when a page logs a console error, throws, or breaks the Content Security Policy,
+and when a page of the app it leaves open scrolls sideways. Tests run at desktop width; those
+marked `@pytest.mark.every_width` run at phone width too.
+
 A test that deliberately provokes an error answer (a 422 of a refused value, the 400 of an expired
 CSRF token) names its status with `@pytest.mark.expected_failed_responses(422)`: Chromium logs
 every 4xx answer as a console error, and only those are let through.
@@ -24,6 +27,12 @@ def pytest_configure(config):
         "expected_failed_responses(*statuses): HTTP statuses this test provokes on purpose, "
         "whose 'Failed to load resource' console errors are not failures",
     )
+    config.addinivalue_line("markers", "every_width: run this test at desktop and at phone width")
+
+
+def pytest_generate_tests(metafunc):
+    if metafunc.definition.get_closest_marker("every_width"):
+        metafunc.parametrize("viewport", [harness.DESKTOP, harness.PHONE], ids=["desktop", "phone"])
 
 
 def pytest_collection_modifyitems(items):
@@ -94,12 +103,26 @@ def problems(request):
 
 
 @pytest.fixture
-def context(browser, live, problems, context_options):
-    """Open a fresh browser context (cookies, storage) for one test, its problems watched."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, **context_options)
+def viewport() -> dict:
+    """Return the window size of the test: desktop (both sizes in turn with `every_width`)."""
+    return harness.DESKTOP
+
+
+@pytest.fixture
+def context(browser, live, problems, context_options, viewport):
+    """Open a fresh browser context (cookies, storage) for one test, its problems watched.
+
+    At the end, each page of the app still open must fit its window's width.
+    """
+    context = browser.new_context(viewport=viewport, **context_options)
     problems.watch(context)
     yield context
-    context.close()
+    try:
+        for page in context.pages:
+            if page.url.startswith(live.url):
+                harness.assert_no_horizontal_scroll(page)
+    finally:
+        context.close()
 
 
 @pytest.fixture
@@ -116,7 +139,8 @@ def admin_page(page, live):
 
 @pytest.fixture
 def check_accessibility(axe_source):
-    """Return a check that runs axe-core on a page and fails on serious or critical violations.
+    """Return a check that runs axe-core on a page and fails on serious or critical violations,
+    or when the page scrolls sideways (WCAG 1.4.10, which axe does not check).
 
     axe is evaluated through the DevTools protocol, which the page's CSP does not govern, so the
     page keeps its real policy (no bypass_csp) and the CSP listener keeps watching.
@@ -131,5 +155,6 @@ def check_accessibility(axe_source):
                 .map((v) => `${v.impact} ${v.id}: ${v.help} (${v.nodes.map((n) => n.target).join(", ")})`)"""
         )
         assert not violations, f"axe on {context or page.url}:\n" + "\n".join(violations)
+        harness.assert_no_horizontal_scroll(page)
 
     return check

@@ -15,7 +15,7 @@ from pathlib import Path
 import flask_migrate
 from cryptography.fernet import Fernet
 from flask import Flask
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Playwright
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Playwright, expect
 from werkzeug.security import generate_password_hash
 
 from oroflask import create_app
@@ -56,6 +56,9 @@ TENANT = DEFAULT_TENANT_ID
 ACCOUNT = "adele@contoso.onmicrosoft.com"
 # A cheap hash keeps signing in fast; the setup page's accounts get the default one.
 PASSWORD_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
+# The two widths every page is made for: a laptop's window and a phone held upright.
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
 # Seconds a server may take to notice it must stop: a test's teardown waits that long, twice.
 STOP_WITHIN = 0.05
 
@@ -169,12 +172,35 @@ def save_field(page: Page, name: str, value: str) -> None:
     settled(page)
 
 
+def connect(page: Page) -> None:
+    """Enter the identity provider's application, click Enable and accept in the popup."""
+    for name, value in (("client_id", CLIENT_ID), ("client_secret", CLIENT_SECRET), ("tenant", TENANT)):
+        if page.locator(f"#{name}").input_value() != value:
+            save_field(page, name, value)
+    with page.expect_popup() as opened:
+        page.get_by_role("button", name="Enable").click()
+    opened.value.get_by_role("button", name="Accept").click()
+    expect(page.locator("#authorization-status .alert-success")).to_be_visible(timeout=15_000)
+
+
 def settled(page: Page) -> None:
     """Wait until no htmx request of the page is under way and its swaps have settled.
 
     A queued request starts, or is dropped, in the same task as the one before it ends.
     """
     page.wait_for_function('() => !document.querySelector(".htmx-request, .htmx-swapping, .htmx-settling")')
+
+
+def horizontal_overflow(page: Page) -> int:
+    """Return by how many CSS pixels the page is wider than its window (0: no horizontal scroll)."""
+    return page.evaluate("() => Math.max(0, document.documentElement.scrollWidth - window.innerWidth)")
+
+
+def assert_no_horizontal_scroll(page: Page) -> None:
+    """Fail when the page scrolls sideways at its window's width (WCAG 1.4.10, Reflow)."""
+    overflow = horizontal_overflow(page)
+    width = page.viewport_size["width"] if page.viewport_size else "?"
+    assert overflow == 0, f"{page.url} is {overflow} px wider than the {width} px window"
 
 
 @contextmanager

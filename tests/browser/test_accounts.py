@@ -6,6 +6,7 @@ from playwright.sync_api import expect
 from .harness import ADMIN, PAGE, PASSWORD, sign_in
 
 
+@pytest.mark.every_width
 @pytest.mark.parametrize("live_options", [{"admin": False}])
 def test_first_admin_setup_then_sign_out_and_in(page, live, check_accessibility):
     page.goto(live.address("/"))
@@ -21,7 +22,8 @@ def test_first_admin_setup_then_sign_out_and_in(page, live, check_accessibility)
     page.get_by_role("button", name="Create administrator").click()
 
     expect(page).to_have_url(live.address(PAGE))
-    expect(page.locator(".flash")).to_have_text("Administrator account created. Welcome!")
+    expect(page.locator(".config-content .flash")).to_have_text("Administrator account created. Welcome!")
+    check_accessibility(page, "the welcome")
     expect(page.get_by_text("first.admin@example.com")).to_be_visible()
 
     page.get_by_role("button", name="Sign out").click()
@@ -35,6 +37,7 @@ def test_first_admin_setup_then_sign_out_and_in(page, live, check_accessibility)
     expect(page).to_have_url(live.address(PAGE))
 
 
+@pytest.mark.every_width
 @pytest.mark.expected_failed_responses(422)
 def test_a_wrong_password_is_announced_at_its_field(page, live, check_accessibility):
     page.goto(live.address("/login"))

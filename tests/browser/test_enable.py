@@ -68,6 +68,7 @@ def test_enable_signs_in_through_the_popup_to_the_green_message(
     check_accessibility(page, "connected")
 
 
+@pytest.mark.every_width
 @pytest.mark.expected_failed_responses(400)
 def test_a_wrong_secret_ends_in_a_red_explained_error(admin_page, live, polls, check_accessibility):
     page = admin_page
@@ -77,6 +78,7 @@ def test_a_wrong_secret_ends_in_a_red_explained_error(admin_page, live, polls, c
     popup = open_sign_in(page)
     popup.get_by_role("button", name="Accept").click()
     expect(popup.get_by_role("alert")).to_contain_text("The client secret is wrong.")
+    check_accessibility(popup, "the sign-in window's error")
 
     error = page.locator("#authorization-status .alert-error")
     expect(error).to_contain_text("The client secret is wrong.")

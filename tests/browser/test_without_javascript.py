@@ -13,6 +13,7 @@ def context_options():
     return {"java_script_enabled": False}
 
 
+@pytest.mark.every_width
 def test_save_settings_stores_every_field(admin_page, live):
     page = admin_page
     expect(page.get_by_role("button", name="Copy")).to_be_hidden()

@@ -99,6 +99,15 @@ def test_verify_without_javascript_flashes_the_result(admin_client):
     assert "are valid" in response.get_data(as_text=True)
 
 
+def test_verify_without_javascript_names_the_refused_setting(admin_client):
+    live_save(admin_client, "client_secret", "Wrong~secret.value")
+    response = admin_client.post(VERIFY, data={"csrf_token": csrf_token(admin_client, PAGE)}, follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert "Verification failed: the Client Secret was refused." in page
+    assert "Client Secret: The client secret is wrong (AADSTS7000215)." in page
+    assert "marked" not in page
+
+
 def test_disable_asks_then_deletes_the_tokens(app, flow):
     flow.run()
     confirm = flow.client.get(DISABLE, headers=htmx(flow.client)).get_data(as_text=True)
