@@ -195,6 +195,27 @@ def test_a_right_password_clears_earlier_failures(client, admin, app):
         assert db.session.execute(db.select(LoginFailure)).first() is None
 
 
+def test_a_csrf_token_from_before_sign_in_is_refused_after_it(client, admin):
+    # Whoever planted the pre-login cookie knows its token: signing in must make a new one.
+    planted = csrf_token(client)
+    assert sign_in(client, admin).status_code == 302
+    response = client.post("/logout", data={"csrf_token": planted})
+    assert response.status_code == 400
+    assert "Reload the page and try again" in response.get_data(as_text=True)
+    assert client.get(SETTINGS_PAGE).status_code == 200
+    fresh = csrf_token(client, SETTINGS_PAGE)
+    assert fresh != planted
+    assert client.post("/logout", data={"csrf_token": fresh}).status_code == 302
+    assert client.get(SETTINGS_PAGE).status_code == 302
+
+
+def test_a_csrf_token_from_before_setup_is_refused_after_it(client, app):
+    planted = csrf_token(client, "/setup")
+    assert submit_setup(client, setup_code_file(app).read_text().strip()).status_code == 302
+    assert client.post("/logout", data={"csrf_token": planted}).status_code == 400
+    assert client.get(SETTINGS_PAGE).status_code == 200
+
+
 def test_logout_needs_a_post_with_the_csrf_token(admin_client):
     assert admin_client.get("/logout").status_code == 405
     response = admin_client.post("/logout")
