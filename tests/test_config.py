@@ -136,3 +136,18 @@ def test_log_level_from_the_environment(environment, monkeypatch):
     monkeypatch.setenv("OROFLASK_LOG_LEVEL", "verbose")
     with pytest.raises(ValueError, match="LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL"):
         create_app()
+
+
+def test_sign_in_throttle_from_the_environment(environment, monkeypatch):
+    monkeypatch.setenv("OROFLASK_LOGIN_FAILURES_ALLOWED_PER_ADDRESS", "200")
+    app = create_app()
+    assert app.config["LOGIN_FAILURES_ALLOWED_PER_ADDRESS"] == 200
+    assert app.config["LOGIN_FAILURES_ALLOWED"] == 5
+
+
+@pytest.mark.parametrize("key", ["LOGIN_FAILURES_ALLOWED", "LOGIN_FAILURES_ALLOWED_PER_ADDRESS", "LOGIN_FAILURE_WINDOW_SECONDS"])
+@pytest.mark.parametrize("text", ["0", "-3", "2.5", "many", "true"])
+def test_a_wrong_count_stops_the_start(environment, monkeypatch, key, text):
+    monkeypatch.setenv(f"OROFLASK_{key}", text)
+    with pytest.raises(ValueError, match=f"{key} must be a whole number of at least 1"):
+        create_app()

@@ -71,7 +71,7 @@ def login():
             service.record_failure(form.email.data, address)
             form.password.errors.append("The e-mail address or the password is wrong.")
         else:
-            service.clear_failures(user.email)
+            service.clear_failures(user.email, address)
             start_session(user)
             return redirect(target)
     if form.errors:
