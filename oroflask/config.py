@@ -32,6 +32,8 @@ POSITIVE_NUMBERS = (
     "LOGIN_FAILURES_ALLOWED",
     "LOGIN_FAILURES_ALLOWED_PER_ADDRESS",
     "LOGIN_FAILURE_WINDOW_SECONDS",
+    "SESSION_IDLE_DAYS",
+    "SESSION_LIFETIME_DAYS",
 )
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # The X-Forwarded-* headers that OROFLASK_PROXY_FIX counts hops of, as Werkzeug's ProxyFix names
@@ -67,6 +69,8 @@ def defaults(instance_path: str) -> dict:
         "LOGIN_FAILURES_ALLOWED": 5,
         "LOGIN_FAILURES_ALLOWED_PER_ADDRESS": 50,
         "LOGIN_FAILURE_WINDOW_SECONDS": 15 * 60,
+        "SESSION_IDLE_DAYS": 7,
+        "SESSION_LIFETIME_DAYS": 30,
     }
 
 

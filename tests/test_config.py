@@ -5,6 +5,7 @@ import stat
 import pytest
 
 from oroflask import create_app
+from oroflask.config import POSITIVE_NUMBERS
 
 
 def test_defaults_then_test_config(tmp_path):
@@ -145,7 +146,7 @@ def test_sign_in_throttle_from_the_environment(environment, monkeypatch):
     assert app.config["LOGIN_FAILURES_ALLOWED"] == 5
 
 
-@pytest.mark.parametrize("key", ["LOGIN_FAILURES_ALLOWED", "LOGIN_FAILURES_ALLOWED_PER_ADDRESS", "LOGIN_FAILURE_WINDOW_SECONDS"])
+@pytest.mark.parametrize("key", POSITIVE_NUMBERS)
 @pytest.mark.parametrize("text", ["0", "-3", "2.5", "many", "true"])
 def test_a_wrong_count_stops_the_start(environment, monkeypatch, key, text):
     monkeypatch.setenv(f"OROFLASK_{key}", text)
