@@ -275,6 +275,15 @@ def test_a_csrf_token_from_before_sign_in_is_refused_after_it(client, admin):
     assert client.get(SETTINGS_PAGE).status_code == 302
 
 
+def test_pages_opened_at_once_after_sign_in_share_the_new_csrf_secret(client, admin, app):
+    assert sign_in(client, admin).status_code == 302
+    other_tab = app.test_client()
+    other_tab.set_cookie("session", client.get_cookie("session").value)
+    token = csrf_token(other_tab, SETTINGS_PAGE)
+    csrf_token(client, SETTINGS_PAGE)
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 302
+
+
 def test_a_csrf_token_from_before_setup_is_refused_after_it(client, app):
     planted = csrf_token(client, "/setup")
     assert submit_setup(client, setup_code_file(app).read_text().strip()).status_code == 302

@@ -4,8 +4,9 @@ from dataclasses import dataclass
 from functools import wraps
 from urllib.parse import urlsplit
 
-from flask import abort, request, session, url_for
+from flask import abort, current_app, g, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
+from flask_wtf.csrf import generate_csrf
 from sqlalchemy import bindparam, select
 
 from ..database import utcnow
@@ -120,6 +121,10 @@ def sign_in(user: User) -> None:
     db.session.commit()
     session.clear()
     session[SESSION_TOKEN] = token
+    # The new CSRF secret is made now, not by the first page after sign-in: pages opened at once
+    # in several tabs then share it. The request's cached token was made from the old one.
+    g.pop(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
+    generate_csrf()
     login_user(user)
 
 
