@@ -27,6 +27,14 @@ TEXT_KEYS = (
     "LOG_LEVEL",
 )
 
+# Settings that are counts or durations: whole numbers of at least 1.
+POSITIVE_NUMBERS = (
+    "LOGIN_FAILURES_ALLOWED",
+    "LOGIN_FAILURES_ALLOWED_PER_ADDRESS",
+    "LOGIN_FAILURE_WINDOW_SECONDS",
+    "SESSION_IDLE_DAYS",
+    "SESSION_LIFETIME_DAYS",
+)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # The X-Forwarded-* headers that OROFLASK_PROXY_FIX counts hops of, as Werkzeug's ProxyFix names
 # them. A bare number trusts only the two that every proxy sets (For, Proto): a proxy that passes
@@ -63,7 +71,10 @@ def defaults(instance_path: str) -> dict:
         "WTF_CSRF_TIME_LIMIT": 8 * 3600,
         "MAX_CONTENT_LENGTH": 64 * 1024,
         "LOGIN_FAILURES_ALLOWED": 5,
+        "LOGIN_FAILURES_ALLOWED_PER_ADDRESS": 50,
         "LOGIN_FAILURE_WINDOW_SECONDS": 15 * 60,
+        "SESSION_IDLE_DAYS": 7,
+        "SESSION_LIFETIME_DAYS": 30,
     }
 
 
@@ -99,6 +110,12 @@ def finalize(app: Flask) -> None:
     app.config["TRUSTED_HOSTS"] = trusted_hosts(app.config["TRUSTED_HOSTS"])
     app.config["PROXY_FIX"] = proxy_hops(app.config["PROXY_FIX"])
     app.config["MICROSOFT_HTTP_DEADLINE"] = http_deadline(app.config["MICROSOFT_HTTP_DEADLINE"])
+    for key in POSITIVE_NUMBERS:
+        value = app.config[key]
+        if isinstance(value, str) and value.strip().isdigit():
+            value = app.config[key] = int(value)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{key} must be a whole number of at least 1, not {value!r}")
     level = app.config["LOG_LEVEL"].strip().upper()
     if level not in LOG_LEVELS:
         raise ValueError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {level!r}")

@@ -1,5 +1,6 @@
 """Accounts: the first administrator, sign-in, throttling, roles."""
 
+import logging
 import re
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -188,11 +189,106 @@ def test_the_wait_grows_with_each_further_failure(client, admin, app):
     assert "Wait 8 seconds before trying again." in response.get_data(as_text=True)
 
 
+def record_failures(app, count: int, email: str, address: str) -> None:
+    with app.app_context():
+        for _ in range(count):
+            accounts.record_failure(email, address)
+
+
+def from_address(client, address: str):
+    """Make every request of this client come from `address`."""
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
+
+
+def test_failures_from_another_address_never_slow_the_owner_down(client, admin, app):
+    record_failures(app, 20, admin, "203.0.113.9")
+    assert sign_in(client, admin).status_code == 302
+
+
+def test_failures_of_one_account_do_not_slow_another_down_at_the_same_address(client, user, app):
+    record_failures(app, 5, ADMIN_EMAIL, "127.0.0.1")
+    assert sign_in(client, user).status_code == 302
+    assert sign_in(app.test_client(), ADMIN_EMAIL).status_code == 429
+
+
+@pytest.mark.app_config(LOGIN_FAILURES_ALLOWED_PER_ADDRESS=8)
+def test_an_address_guessing_many_accounts_is_slowed_down_for_every_account(client, admin, app):
+    for number in range(8):
+        record_failures(app, 1, f"guess{number}@example.com", "198.51.100.7")
+    response = sign_in(from_address(client, "198.51.100.7"), admin)
+    assert response.status_code == 429
+    assert "Too many failed sign-ins. Wait 1 second before trying again." in response.get_data(as_text=True)
+    assert sign_in(from_address(app.test_client(), "192.0.2.1"), admin).status_code == 302
+
+
+def test_a_refused_sign_in_is_logged_in_one_line_without_the_password(client, admin, app, caplog):
+    record_failures(app, 5, admin, "127.0.0.1")
+    with caplog.at_level(logging.WARNING, logger=app.logger.name):
+        assert sign_in(client, admin).status_code == 429
+    [line] = [record.getMessage() for record in caplog.records]
+    assert line == (
+        "Sign-in to admin@example.com from 127.0.0.1 refused for 1 s: 5 failures of this account "
+        "from this address and 5 from this address in all, in the last 900 s"
+    )
+    assert PASSWORD not in caplog.text
+
+
+def test_failures_beyond_the_budget_are_logged_without_what_was_typed(admin, app, caplog):
+    record_failures(app, 5, admin, "127.0.0.1")
+    assert caplog.records == []
+    with caplog.at_level(logging.WARNING, logger=app.logger.name):
+        record_failures(app, 1, admin, "127.0.0.1")
+        record_failures(app, 50, "my password typed here", "127.0.0.1")
+    lines = [record.getMessage() for record in caplog.records]
+    assert lines[0] == (
+        "Failed sign-in to admin@example.com from 127.0.0.1 beyond the throttle's budget: "
+        "6 failures of this account from this address and 6 from this address in all, "
+        "in the last 900 s"
+    )
+    assert lines[-1] == (
+        "Failed sign-in to an unknown account from 127.0.0.1 beyond the throttle's budget: "
+        "50 failures of this account from this address and 56 from this address in all, "
+        "in the last 900 s"
+    )
+    assert "typed" not in caplog.text
+
+
 def test_a_right_password_clears_earlier_failures(client, admin, app):
     sign_in(client, admin, "wrong password")
     assert sign_in(client, admin).status_code == 302
     with app.app_context():
         assert db.session.execute(db.select(LoginFailure)).first() is None
+
+
+def test_a_csrf_token_from_before_sign_in_is_refused_after_it(client, admin):
+    # Whoever planted the pre-login cookie knows its token: signing in must make a new one.
+    planted = csrf_token(client)
+    assert sign_in(client, admin).status_code == 302
+    response = client.post("/logout", data={"csrf_token": planted})
+    assert response.status_code == 400
+    assert "Reload the page and try again" in response.get_data(as_text=True)
+    assert client.get(SETTINGS_PAGE).status_code == 200
+    fresh = csrf_token(client, SETTINGS_PAGE)
+    assert fresh != planted
+    assert client.post("/logout", data={"csrf_token": fresh}).status_code == 302
+    assert client.get(SETTINGS_PAGE).status_code == 302
+
+
+def test_pages_opened_at_once_after_sign_in_share_the_new_csrf_secret(client, admin, app):
+    assert sign_in(client, admin).status_code == 302
+    other_tab = app.test_client()
+    other_tab.set_cookie("session", client.get_cookie("session").value)
+    token = csrf_token(other_tab, SETTINGS_PAGE)
+    csrf_token(client, SETTINGS_PAGE)
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 302
+
+
+def test_a_csrf_token_from_before_setup_is_refused_after_it(client, app):
+    planted = csrf_token(client, "/setup")
+    assert submit_setup(client, setup_code_file(app).read_text().strip()).status_code == 302
+    assert client.post("/logout", data={"csrf_token": planted}).status_code == 400
+    assert client.get(SETTINGS_PAGE).status_code == 200
 
 
 def test_logout_needs_a_post_with_the_csrf_token(admin_client):

@@ -5,6 +5,7 @@ import stat
 import pytest
 
 from oroflask import create_app
+from oroflask.config import POSITIVE_NUMBERS
 
 
 def test_defaults_then_test_config(tmp_path):
@@ -148,3 +149,16 @@ def test_the_http_deadline_comes_from_the_environment(environment, monkeypatch):
     assert create_app().config["MICROSOFT_HTTP_DEADLINE"] == 15
     monkeypatch.setenv("OROFLASK_MICROSOFT_HTTP_DEADLINE", "12.5")
     assert create_app().config["MICROSOFT_HTTP_DEADLINE"] == 12.5
+def test_sign_in_throttle_from_the_environment(environment, monkeypatch):
+    monkeypatch.setenv("OROFLASK_LOGIN_FAILURES_ALLOWED_PER_ADDRESS", "200")
+    app = create_app()
+    assert app.config["LOGIN_FAILURES_ALLOWED_PER_ADDRESS"] == 200
+    assert app.config["LOGIN_FAILURES_ALLOWED"] == 5
+
+
+@pytest.mark.parametrize("key", POSITIVE_NUMBERS)
+@pytest.mark.parametrize("text", ["0", "-3", "2.5", "many", "true"])
+def test_a_wrong_count_stops_the_start(environment, monkeypatch, key, text):
+    monkeypatch.setenv(f"OROFLASK_{key}", text)
+    with pytest.raises(ValueError, match=f"{key} must be a whole number of at least 1"):
+        create_app()

@@ -1,16 +1,22 @@
-"""Who may open what: login for everything, the admin role for System pages."""
+"""Who may open what: login for everything, the admin role for System pages; signing in and out."""
 
 from dataclasses import dataclass
 from functools import wraps
 from urllib.parse import urlsplit
 
-from flask import abort, request, url_for
-from flask_login import current_user, login_required
+from flask import abort, current_app, g, request, session, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+from flask_wtf.csrf import generate_csrf
 from sqlalchemy import bindparam, select
 
+from ..database import utcnow
 from ..extensions import db, login_manager
 from ..htmx import is_htmx_request, redirect_to
-from .models import User
+from . import sessions
+from .models import User, UserSession
+
+# Where the signed session cookie keeps the token of the server-side session.
+SESSION_TOKEN = "session_token"
 
 
 def admin_required(view):
@@ -38,7 +44,7 @@ def safe_next(target: str | None) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class SignedInUser:
-    """The account a request is signed in with, as Flask-Login's `current_user`.
+    """The account a request is signed in with, as Flask-Login's `current_user`, and its session.
 
     A plain value read with one SELECT on every request, rather than an ORM object: the pages
     need only who it is and whether it is an administrator. Code that changes the account loads
@@ -48,6 +54,7 @@ class SignedInUser:
     id: int
     email: str
     role: str
+    session_id: int
 
     is_authenticated = True
     is_active = True
@@ -61,17 +68,73 @@ class SignedInUser:
         return str(self.id)
 
 
-_SIGNED_IN_USER = select(User.id, User.email, User.role).where(User.id == bindparam("id"))
+_SIGNED_IN_USER = (
+    select(
+        User.id,
+        User.email,
+        User.role,
+        UserSession.id,
+        UserSession.created_at,
+        UserSession.last_seen_at,
+    )
+    .join_from(User, UserSession, UserSession.user_id == User.id)
+    .where(UserSession.token_hash == bindparam("token_hash"), User.id == bindparam("id"))
+)
 
 
 @login_manager.user_loader
 def load_user(user_id: str) -> SignedInUser | None:
+    # The account and its session in one SELECT: a session ended, expired, unknown or opened for
+    # another account is signed out, whatever the cookie (or a remember-me cookie) says.
+    token = session.get(SESSION_TOKEN)
+    if not isinstance(token, str):
+        return None
     try:
         number = int(user_id)
     except ValueError:
         return None
-    row = db.session.connection().execute(_SIGNED_IN_USER, {"id": number}).first()
-    return SignedInUser(*row) if row is not None else None
+    row = (
+        db.session.connection()
+        .execute(_SIGNED_IN_USER, {"id": number, "token_hash": sessions.token_hash(token)})
+        .first()
+    )
+    if row is None:
+        return None
+    account_id, email, role, session_id, created_at, last_seen_at = row
+    now = utcnow()
+    if sessions.has_expired(created_at, last_seen_at, now):
+        return None
+    if now - last_seen_at > sessions.LAST_SEEN_PRECISION:
+        sessions.touch(session_id, now)
+    return SignedInUser(account_id, email, role, session_id)
+
+
+def sign_in(user: User) -> None:
+    """Sign `user` in with a new server-side session; nothing of the visitor's session carries over.
+
+    A fresh session gets a fresh CSRF secret, so that a token planted in the browser before sign-in
+    (with a cookie set by someone else) is worthless after it.
+    """
+    token = sessions.start_session(
+        user.id, request.headers.get("User-Agent", ""), request.remote_addr or "unknown"
+    )
+    db.session.commit()
+    session.clear()
+    session[SESSION_TOKEN] = token
+    # The new CSRF secret is made now, not by the first page after sign-in: pages opened at once
+    # in several tabs then share it. The request's cached token was made from the old one.
+    g.pop(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
+    generate_csrf()
+    login_user(user)
+
+
+def sign_out() -> None:
+    """End this request's session on the server and forget everything of it in the cookie."""
+    if current_user.is_authenticated:
+        sessions.end_session(current_user.id, current_user.session_id)
+        db.session.commit()
+    session.clear()
+    logout_user()
 
 
 @login_manager.unauthorized_handler

@@ -1,9 +1,9 @@
-"""Accounts and failed sign-ins."""
+"""Accounts, their signed-in sessions and failed sign-ins."""
 
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Index, String
+from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -33,6 +33,24 @@ class User(UserMixin, db.Model):
     def check_password(self, password: str) -> bool:
         """Tell whether `password` is this user's password."""
         return check_password_hash(self.password_hash, password)
+
+
+class UserSession(db.Model):
+    """A browser signed in to an account: while its row exists, and is neither idle nor too old.
+
+    The session cookie carries a random token; the row keeps only its SHA-256, so that what the
+    database holds opens no session. Signing out deletes the row.
+    """
+
+    __tablename__ = "user_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    user_agent: Mapped[str] = mapped_column(String(255))
+    remote_addr: Mapped[str] = mapped_column(String(64))
 
 
 class LoginFailure(db.Model):

@@ -1,11 +1,11 @@
 """Views of the account pages: first-admin setup, login, logout."""
 
 from flask import flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user
 
 from ..htmx import redirect_to
 from . import bp, service
-from .access import safe_next
+from .access import safe_next, sign_in, sign_out
 from .forms import EmptyForm, LoginForm, SetupForm
 
 OPEN_WITHOUT_USERS = {"auth.setup", "static", "health.check"}
@@ -35,7 +35,7 @@ def setup():
         except service.AccountError as error:
             getattr(form, error.field).errors.append(str(error))
         else:
-            login_user(user)
+            sign_in(user)
             flash("Administrator account created. Welcome!", "success")
             return redirect(url_for("settings.microsoft"))
     if form.errors:
@@ -65,8 +65,8 @@ def login():
             service.record_failure(form.email.data, address)
             form.password.errors.append("The e-mail address or the password is wrong.")
         else:
-            service.clear_failures(user.email)
-            login_user(user)
+            service.clear_failures(user.email, address)
+            sign_in(user)
             return redirect(target)
     if form.errors:
         status = 422
@@ -75,8 +75,8 @@ def login():
 
 @bp.route("/logout", methods=["POST"])
 def logout():
-    """Sign out."""
+    """Sign out: this browser's session ends on the server too."""
     if EmptyForm().validate_on_submit():
-        logout_user()
+        sign_out()
         flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))

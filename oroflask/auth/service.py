@@ -3,11 +3,12 @@
 import hmac
 import re
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import NamedTuple
 
 from flask import current_app
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, select
 
 from ..config import read_or_create
 from ..database import utcnow
@@ -116,43 +117,108 @@ def authenticate(email: str, password: str) -> User | None:
     return user if user.check_password(password) else None
 
 
-def seconds_until_next_attempt(email: str, remote_addr: str) -> int:
-    """Return how long this address or account must wait before trying a password again.
+class _Failures(NamedTuple):
+    """The failed sign-ins from one address within the window."""
 
-    A few failures are free; after that each further failure doubles the wait, up to the window.
-    """
-    window = current_app.config["LOGIN_FAILURE_WINDOW_SECONDS"]
-    allowed = current_app.config["LOGIN_FAILURES_ALLOWED"]
-    since = utcnow() - timedelta(seconds=window)
-    count, last = db.session.execute(
-        select(func.count(LoginFailure.id), func.max(LoginFailure.failed_at)).where(
-            LoginFailure.failed_at > since,
-            or_(LoginFailure.email == normalize_email(email), LoginFailure.remote_addr == remote_addr),
-        )
-    ).one()
+    of_account: int
+    last_of_account: datetime | None
+    of_address: int
+    last_of_address: datetime | None
+
+
+def _failures(email: str, remote_addr: str) -> _Failures:
+    since = utcnow() - timedelta(seconds=current_app.config["LOGIN_FAILURE_WINDOW_SECONDS"])
+    of_account = LoginFailure.email == email
+    return _Failures(
+        *db.session.execute(
+            select(
+                func.count(LoginFailure.id).filter(of_account),
+                func.max(LoginFailure.failed_at).filter(of_account),
+                func.count(LoginFailure.id),
+                func.max(LoginFailure.failed_at),
+            ).where(LoginFailure.remote_addr == remote_addr, LoginFailure.failed_at > since)
+        ).one()
+    )
+
+
+def _seconds_left(count: int, last: datetime | None, allowed: int) -> int:
+    """Return the wait after `count` failures, the last at `last`, when `allowed` are free."""
     if count < allowed or last is None:
         return 0
     if last.tzinfo is None:
-        last = last.replace(tzinfo=utcnow().tzinfo)
-    wait = min(2 ** (count - allowed), window)
+        last = last.replace(tzinfo=timezone.utc)
+    wait = min(2 ** (count - allowed), current_app.config["LOGIN_FAILURE_WINDOW_SECONDS"])
     remaining = (last + timedelta(seconds=wait) - utcnow()).total_seconds()
     return max(0, int(remaining + 0.999))
 
 
+def seconds_until_next_attempt(email: str, remote_addr: str) -> int:
+    """Return how long a sign-in to `email` from `remote_addr` must wait (0: none); log a refusal.
+
+    Failures are counted from this address only: those of this account against
+    LOGIN_FAILURES_ALLOWED, all of them against the larger LOGIN_FAILURES_ALLOWED_PER_ADDRESS.
+    Past a budget each further failure doubles the wait, up to the window. Whoever guesses slows
+    down their own address: the owner signing in from another one never waits for them.
+    """
+    email = normalize_email(email)
+    failures = _failures(email, remote_addr)
+    config = current_app.config
+    wait = max(
+        _seconds_left(failures.of_account, failures.last_of_account, config["LOGIN_FAILURES_ALLOWED"]),
+        _seconds_left(
+            failures.of_address, failures.last_of_address, config["LOGIN_FAILURES_ALLOWED_PER_ADDRESS"]
+        ),
+    )
+    if wait:
+        current_app.logger.warning(
+            "Sign-in to %s from %s refused for %d s: %s",
+            _account_name(email), remote_addr, wait, _describe(failures),
+        )
+    return wait
+
+
 def record_failure(email: str, remote_addr: str) -> None:
-    """Remember a failed sign-in, and forget those older than the window."""
+    """Remember a failed sign-in, forget those older than the window; log one beyond a budget."""
     now = utcnow()
+    email = normalize_email(email)[:254]
+    remote_addr = remote_addr[:64]
     window = current_app.config["LOGIN_FAILURE_WINDOW_SECONDS"]
     db.session.execute(
         delete(LoginFailure).where(LoginFailure.failed_at < now - timedelta(seconds=window))
     )
-    db.session.add(
-        LoginFailure(email=normalize_email(email)[:254], remote_addr=remote_addr[:64], failed_at=now)
-    )
+    db.session.add(LoginFailure(email=email, remote_addr=remote_addr, failed_at=now))
     db.session.commit()
+    failures = _failures(email, remote_addr)
+    config = current_app.config
+    if (
+        failures.of_account > config["LOGIN_FAILURES_ALLOWED"]
+        or failures.of_address > config["LOGIN_FAILURES_ALLOWED_PER_ADDRESS"]
+    ):
+        current_app.logger.warning(
+            "Failed sign-in to %s from %s beyond the throttle's budget: %s",
+            _account_name(email), remote_addr, _describe(failures),
+        )
 
 
-def clear_failures(email: str) -> None:
-    """Forget the failed sign-ins of an account once its password was given right."""
-    db.session.execute(delete(LoginFailure).where(LoginFailure.email == normalize_email(email)))
+def _account_name(email: str) -> str:
+    # Only the address of an existing account is logged: what was typed may be a password.
+    known = db.session.execute(select(User.id).where(User.email == email)).first()
+    return email if known else "an unknown account"
+
+
+def _describe(failures: _Failures) -> str:
+    window = current_app.config["LOGIN_FAILURE_WINDOW_SECONDS"]
+    return (
+        f"{failures.of_account} failures of this account from this address and "
+        f"{failures.of_address} from this address in all, in the last {window} s"
+    )
+
+
+def clear_failures(email: str, remote_addr: str) -> None:
+    """Forget the failed sign-ins of an account from the address its password was given right from."""
+    db.session.execute(
+        delete(LoginFailure).where(
+            LoginFailure.email == normalize_email(email), LoginFailure.remote_addr == remote_addr
+        )
+    )
     db.session.commit()
