@@ -1,5 +1,7 @@
 """Bad input on every field: each a 4xx with a clear message, nothing stored, nothing 500."""
 
+import io
+
 import pytest
 
 from oroflask.encryption import decrypt
@@ -155,3 +157,94 @@ def test_a_post_without_login_or_csrf_token_is_refused_readably(client, admin, a
     assert response.headers["HX-Retarget"] == "#page-alert"
     assert "sent without its security token" in response.get_data(as_text=True)
     assert stored_settings(app) == EMPTY
+
+
+def signed_in_headers(client, path: str = SETTINGS_PAGE) -> dict:
+    """Return the headers of an htmx request that carries this client's CSRF token."""
+    return {"HX-Request": "true", "X-CSRFToken": csrf_token(client, path)}
+
+
+FORM_ONLY = "This address accepts only what its form sends"
+
+
+@pytest.mark.parametrize(
+    "body, content_type",
+    [
+        ('{"email": 1, "password": "x"}', "application/json"),
+        ('{"email": {"a": 1}}', "application/json"),
+        ("[" * 3000, "application/json"),
+        ("email=a@example.com", "text/plain"),
+        ("<email>a@example.com</email>", "application/xml"),
+    ],
+)
+def test_a_body_that_is_not_a_form_is_refused_on_login(client, admin, body, content_type):
+    headers = {"X-CSRFToken": csrf_token(client)}
+    response = client.post("/login", data=body, content_type=content_type, headers=headers)
+    assert response.status_code == 415
+    assert FORM_ONLY in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path", [SETTINGS_PAGE, field_url("client_id"), field_url("client_id") + "/use-default"])
+def test_json_is_refused_on_the_settings_page_as_an_alert(admin_client, app, path):
+    response = admin_client.post(
+        path, json={"client_id": {"a": 1}, "client_id_use_default": [1]}, headers=signed_in_headers(admin_client)
+    )
+    assert response.status_code == 415
+    assert response.headers["HX-Retarget"] == "#page-alert"
+    assert FORM_ONLY in response.get_data(as_text=True)
+    assert stored_settings(app) == EMPTY
+
+
+def test_a_post_with_an_empty_body_is_a_form_without_fields(admin_client):
+    response = admin_client.post(field_url("tenant"), headers=signed_in_headers(admin_client))
+    assert response.status_code == 200
+
+
+def file_part(content: bytes = b"contoso.onmicrosoft.com") -> tuple:
+    return (io.BytesIO(content), "f.txt", "text/plain")
+
+
+def test_a_file_in_place_of_the_email_is_refused(client, admin):
+    form = {"email": file_part(b"admin@example.com"), "password": "x" * 12, "csrf_token": csrf_token(client)}
+    response = client.post("/login", data=form, content_type="multipart/form-data")
+    assert response.status_code == 415
+    assert FORM_ONLY in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("name", [*FIELDS, "client_secret_expires_on", "client_id_use_default"])
+def test_a_file_in_place_of_a_setting_is_refused(admin_client, app, name):
+    form = {name: file_part(), "csrf_token": csrf_token(admin_client, SETTINGS_PAGE)}
+    response = admin_client.post(SETTINGS_PAGE, data=form, content_type="multipart/form-data")
+    assert response.status_code == 415
+    assert FORM_ONLY in response.get_data(as_text=True)
+
+    form = {name: file_part()}
+    path = field_url(name.removesuffix("_use_default")) + ("/use-default" if name.endswith("_use_default") else "")
+    response = admin_client.post(
+        path, data=form, content_type="multipart/form-data", headers=signed_in_headers(admin_client)
+    )
+    assert response.status_code == 415
+    assert response.headers["HX-Retarget"] == "#page-alert"
+    assert stored_settings(app) == EMPTY
+
+
+def test_a_multipart_form_without_files_is_accepted(admin_client, app):
+    form = {"tenant": "common", "csrf_token": csrf_token(admin_client, SETTINGS_PAGE)}
+    response = admin_client.post(SETTINGS_PAGE, data=form, content_type="multipart/form-data")
+    assert response.status_code == 302
+    assert stored_settings(app) == {**EMPTY, "tenant": "common"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/oauth/microsoft/attempts/a%00b/authorize",
+        SETTINGS_PAGE + "/authorization/a%00b",
+        "/oauth/microsoft/attempts/" + "a" * 200 + "/authorize",
+    ],
+)
+def test_an_attempt_id_outside_its_alphabet_is_not_found(admin_client, path):
+    response = admin_client.get(path, headers=signed_in_headers(admin_client))
+    assert response.status_code == 404
+    response = admin_client.post(SETTINGS_PAGE + "/authorization/a%00b/closed", headers=signed_in_headers(admin_client))
+    assert response.status_code == 404
