@@ -1,10 +1,14 @@
 """Bad input on every field: each a 4xx with a clear message, nothing stored, nothing 500."""
 
 import io
+import re
 
 import pytest
 
+from oroflask.auth import service as accounts
+from oroflask.auth.models import LoginFailure, User
 from oroflask.encryption import decrypt
+from oroflask.extensions import db
 
 from .conftest import (
     SETTINGS_PAGE,
@@ -248,3 +252,51 @@ def test_an_attempt_id_outside_its_alphabet_is_not_found(admin_client, path):
     assert response.status_code == 404
     response = admin_client.post(SETTINGS_PAGE + "/authorization/a%00b/closed", headers=signed_in_headers(admin_client))
     assert response.status_code == 404
+
+
+NOT_ALLOWED = "This contains control characters, which are not allowed"
+
+
+def error_of(page: str, field_id: str) -> str:
+    """Return the message shown under an input of an account page."""
+    match = re.search(rf'<p class="error" id="{field_id}-error" role="alert">([^<]*)</p>', page)
+    assert match, f"no message under {field_id}"
+    return match.group(1)
+
+
+@pytest.mark.parametrize("email", ["admin@example.com\x00", "a\x1b[31m@example.com", "\x9badmin@example.com"])
+def test_control_characters_in_the_email_are_refused_beside_it(client, admin, app, email):
+    form = {"email": email, "password": "x" * 12, "csrf_token": csrf_token(client)}
+    response = client.post("/login", data=form)
+    assert response.status_code == 422
+    assert NOT_ALLOWED in error_of(response.get_data(as_text=True), "email")
+    with app.app_context():
+        assert db.session.execute(db.select(LoginFailure)).first() is None
+
+
+def test_control_characters_in_setup_are_refused_beside_the_field(client, app):
+    with app.app_context():
+        code = accounts.setup_code()
+    form = {
+        "setup_code": code,
+        "email": "first\x00@example.com",
+        "password": "x" * 12,
+        "password_confirm": "x" * 12,
+        "csrf_token": csrf_token(client, "/setup"),
+    }
+    response = client.post("/setup", data=form)
+    assert response.status_code == 422
+    assert NOT_ALLOWED in error_of(response.get_data(as_text=True), "email")
+    with app.app_context():
+        assert db.session.execute(db.select(User)).first() is None
+
+
+@pytest.mark.parametrize("name", [*FIELDS, "client_secret_expires_on"])
+def test_a_nul_in_a_setting_is_refused_beside_it(admin_client, app, name):
+    response = save_settings(admin_client, **{name: "common\x00"})
+    assert response.status_code == 422
+    assert "This contains control characters" in field_html(response.get_data(as_text=True), name)
+    response = admin_client.post(field_url(name), data={name: "2030-01-01\x00"}, headers=signed_in_headers(admin_client))
+    assert response.status_code == 422
+    assert "This contains control characters" in response.get_data(as_text=True)
+    assert stored_settings(app) == EMPTY
