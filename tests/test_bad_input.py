@@ -19,6 +19,7 @@ from .conftest import (
     htmx_headers,
     live_save,
     save_settings,
+    sign_in,
     stored_settings,
 )
 
@@ -237,6 +238,21 @@ def test_a_multipart_form_without_files_is_accepted(admin_client, app):
     response = admin_client.post(SETTINGS_PAGE, data=form, content_type="multipart/form-data")
     assert response.status_code == 302
     assert stored_settings(app) == {**EMPTY, "tenant": "common"}
+
+
+@pytest.mark.parametrize("target", ["http://%5B", "http://[::1", "/%0aX", "/\\evil.example", "/a%1b[31m", "/%7f"])
+def test_a_malformed_next_is_ignored(client, admin, target):
+    assert client.get(f"/login?next={target}").status_code == 200
+    response = sign_in(client, admin)
+    assert response.status_code == 302
+    assert client.get(f"/login?next={target}").headers["Location"] == "/"
+
+
+def test_a_malformed_current_url_of_htmx_is_ignored(client, admin):
+    for current in ("http://[", "http://[::1/x", "http://localhost/\x1b[31m/x", "http://localhost/\\\\evil.example"):
+        response = client.get(SETTINGS_PAGE, headers={"HX-Request": "true", "HX-Current-URL": current})
+        assert response.status_code == 401
+        assert response.headers["HX-Redirect"] == "/login"
 
 
 @pytest.mark.parametrize(
