@@ -75,11 +75,36 @@ def request_id() -> str:
     return environ[_REQUEST_ID_KEY]
 
 
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(character: str) -> str:
+    if character in _ESCAPES:
+        return _ESCAPES[character]
+    code = ord(character)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def escape_controls(text: str) -> str:
+    """Return `text` with every character that is not printable written as a Python escape.
+
+    Not printable: control characters (C0 such as NUL and ESC, DEL, C1), line and paragraph
+    separators, spaces other than the plain one, format characters such as bidirectional
+    overrides, lone surrogates.
+    """
+    if text.isprintable():
+        return text
+    return "".join(character if character.isprintable() else _escape(character) for character in text)
+
+
 class LineFormatter(logging.Formatter):
     """Format a record as one line (time, level, request id, logger, message), redacted.
 
-    Line breaks, of a traceback or of a value a user typed, are written as \\n so that every
-    event stays on one line and no one can forge a second one.
+    Line breaks, of a traceback or of a value a user typed, are written as \\n, and every other
+    control character as an escape (ESC as \\x1b), so that every event stays on one line and no
+    one can forge a second one or send a terminal escape sequence to whoever reads the log.
     """
 
     def __init__(self) -> None:
@@ -88,8 +113,7 @@ class LineFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         if not getattr(record, "request_id", None):
             record.request_id = request_id() if has_request_context() else "-"
-        line = redact(super().format(record))
-        return line.replace("\r", "\\r").replace("\n", "\\n")
+        return escape_controls(redact(super().format(record)))
 
 
 class _StandardError:
