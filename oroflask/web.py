@@ -8,7 +8,7 @@ from flask import Flask, Response, abort, current_app, render_template, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError
 from itsdangerous import URLSafeTimedSerializer
-from werkzeug.exceptions import HTTPException, SecurityError
+from werkzeug.exceptions import BadHost, HTTPException, SecurityError
 from werkzeug.formparser import FormDataParser
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
@@ -89,6 +89,7 @@ def init_app(app: Flask) -> None:
     app.before_request(_forms_only)
     app.after_request(_security_headers)
     app.register_error_handler(SecurityError, _untrusted_host)
+    app.register_error_handler(BadHost, _bad_host)
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
@@ -148,6 +149,11 @@ def _untrusted_host(error: SecurityError):
         request.headers.get("Host", "")[:100],
     )
     return "Bad request: unknown host.\n", 400, {"Content-Type": "text/plain; charset=utf-8"}
+
+
+def _bad_host(error: BadHost):
+    # The Host header is not a host name (too long, say): no URL can be built, so no page either.
+    return "Bad request: the Host header is not valid.\n", 400, {"Content-Type": "text/plain; charset=utf-8"}
 
 
 def _csrf_error(error: CSRFError):

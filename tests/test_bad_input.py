@@ -316,3 +316,10 @@ def test_a_nul_in_a_setting_is_refused_beside_it(admin_client, app, name):
     assert response.status_code == 422
     assert "This contains control characters" in response.get_data(as_text=True)
     assert stored_settings(app) == EMPTY
+
+
+@pytest.mark.parametrize("host", ["x" * 300, "a..b"])
+def test_a_host_header_that_is_not_a_host_answers_400(client, admin, host):
+    response = client.get("/login", headers={"Host": host})
+    assert response.status_code == 400
+    assert response.get_data(as_text=True) == "Bad request: the Host header is not valid.\n"
