@@ -37,14 +37,19 @@ CSRF_MESSAGE = (
 
 class TextFormDataParser(FormDataParser):
     """Decode url-encoded forms as multipart ones are: bytes that are not UTF-8 become U+FFFD.
+    Leave out the parts of a multipart form that have no name.
 
-    Werkzeug 3 keeps them as "%FF" text, or drops the whole form when they come unencoded;
+    Werkzeug 3 keeps such bytes as "%FF" text, or drops the whole form when they come unencoded;
     either way the field could not tell the user that what was pasted is not text.
     """
 
     def parse(self, stream, mimetype, content_length, options=None):
         if mimetype != "application/x-www-form-urlencoded":
-            return super().parse(stream, mimetype, content_length, options)
+            stream, form, files = super().parse(stream, mimetype, content_length, options)
+            if None in form:
+                # A multipart part without a name is no field; Flask-WTF fails on a None key.
+                form = self.cls((name, value) for name, value in form.items(multi=True) if name is not None)
+            return stream, form, files
         text = stream.read().decode("utf-8", "replace")
         fields = parse_qsl(text, keep_blank_values=True, errors="replace")
         return stream, self.cls(fields), self.cls()

@@ -323,3 +323,12 @@ def test_a_host_header_that_is_not_a_host_answers_400(client, admin, host):
     response = client.get("/login", headers={"Host": host})
     assert response.status_code == 400
     assert response.get_data(as_text=True) == "Bad request: the Host header is not valid.\n"
+
+
+@pytest.mark.parametrize("disposition", [b"form-data", b'form-data; name="a"b"; x', b"form-data; name="])
+def test_a_multipart_part_without_a_name_is_no_field(client, admin, disposition):
+    body = b"--b\r\nContent-Disposition: " + disposition + b"\r\n\r\nvalue\r\n--b--\r\n"
+    headers = {"X-CSRFToken": csrf_token(client)}
+    response = client.post("/login", data=body, content_type="multipart/form-data; boundary=b", headers=headers)
+    assert response.status_code == 422
+    assert "This field is required." in error_of(response.get_data(as_text=True), "email")
