@@ -249,7 +249,8 @@ def test_a_malformed_next_is_ignored(client, admin, target):
 
 
 def test_a_malformed_current_url_of_htmx_is_ignored(client, admin):
-    for current in ("http://[", "http://[::1/x", "http://localhost/\x1b[31m/x", "http://localhost/\\\\evil.example"):
+    malformed = ("http://[", "http://[::1/x", "http://localhost/\x1b[31m/x", "http://localhost/\\\\evil.example")
+    for current in malformed:
         response = client.get(SETTINGS_PAGE, headers={"HX-Request": "true", "HX-Current-URL": current})
         assert response.status_code == 401
         assert response.headers["HX-Redirect"] == "/login"
@@ -266,7 +267,8 @@ def test_a_malformed_current_url_of_htmx_is_ignored(client, admin):
 def test_an_attempt_id_outside_its_alphabet_is_not_found(admin_client, path):
     response = admin_client.get(path, headers=signed_in_headers(admin_client))
     assert response.status_code == 404
-    response = admin_client.post(SETTINGS_PAGE + "/authorization/a%00b/closed", headers=signed_in_headers(admin_client))
+    closed = SETTINGS_PAGE + "/authorization/a%00b/closed"
+    response = admin_client.post(closed, headers=signed_in_headers(admin_client))
     assert response.status_code == 404
 
 
@@ -312,7 +314,8 @@ def test_a_nul_in_a_setting_is_refused_beside_it(admin_client, app, name):
     response = save_settings(admin_client, **{name: "common\x00"})
     assert response.status_code == 422
     assert "This contains control characters" in field_html(response.get_data(as_text=True), name)
-    response = admin_client.post(field_url(name), data={name: "2030-01-01\x00"}, headers=signed_in_headers(admin_client))
+    headers = signed_in_headers(admin_client)
+    response = admin_client.post(field_url(name), data={name: "2030-01-01\x00"}, headers=headers)
     assert response.status_code == 422
     assert "This contains control characters" in response.get_data(as_text=True)
     assert stored_settings(app) == EMPTY

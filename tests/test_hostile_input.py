@@ -32,7 +32,17 @@ from oroflask.forms import CONTROL_CHARACTER
 from oroflask.logs import LineFormatter
 from oroflask.settings.models import MicrosoftSettings, SettingChange
 
-from .conftest import ADMIN_EMAIL, CLIENT_ID, CLIENT_SECRET, DEFAULTS, PASSWORD, SETTINGS_PAGE, TENANT, csrf_token, sign_in
+from .conftest import (
+    ADMIN_EMAIL,
+    CLIENT_ID,
+    CLIENT_SECRET,
+    DEFAULTS,
+    PASSWORD,
+    SETTINGS_PAGE,
+    TENANT,
+    csrf_token,
+    sign_in,
+)
 
 _PROFILE = dict(
     deadline=None,
@@ -89,6 +99,7 @@ NASTY_TEXT = [
 CONTROLS = ["\x00", "\x01", "\x08", "\x1b", "\x7f", "\x85", "\x9b", "\u2028", "\u202e"]
 NASTY_BYTES = [b"\xff\xfe", b"\xed\xa0\x80", b"\xed\xbf\xbf", b"\xc3\x28", b"\xc0\xaf", b"\x00", b"\xf4\x90\x80\x80"]
 QUERY_NAMES = ["next", "code", "state", "error", "error_description", "error_uri", "session_state", "window", "admin_consent"]
+BODY_KINDS = ["urlencoded", "urlencoded", "raw urlencoded", "multipart", "files", "json", "nested", "other", "empty"]
 CONTENT_TYPES = [
     "application/json", "application/json; charset=utf-16", "text/plain", "application/xml", "text/html",
     "application/x-www-form-urlencoded; charset=latin-1", "application/x-www-form-urlencoded; charset=utf-16",
@@ -102,8 +113,8 @@ text = st.one_of(
     st.sampled_from(NASTY_TEXT),
     st.text(max_size=40),
     st.text(alphabet=st.characters(max_codepoint=0x9F), max_size=40),
-    st.builds(lambda left, nasty, right: left + nasty + right, st.text(max_size=10), st.sampled_from(NASTY_TEXT), st.text(max_size=10)),
-    st.builds(lambda left, control, right: left + control + right, st.sampled_from(NASTY_TEXT), st.sampled_from(CONTROLS), st.text(max_size=5)),
+    st.builds("".join, st.tuples(st.text(max_size=10), st.sampled_from(NASTY_TEXT), st.text(max_size=10))),
+    st.builds("".join, st.tuples(st.sampled_from(NASTY_TEXT), st.sampled_from(CONTROLS), st.text(max_size=5))),
 )
 huge_text = st.sampled_from([300, 5000, 70_000]).map(lambda size: "a" * size)
 
@@ -142,7 +153,7 @@ def form_field_names() -> list[str]:
 
 def urlencoded(fields: list[tuple[bytes, bytes]], percent: bool) -> bytes:
     if percent:
-        return b"&".join(quote_from_bytes(name).encode() + b"=" + quote_from_bytes(value).encode() for name, value in fields)
+        fields = [(quote_from_bytes(name).encode(), quote_from_bytes(value).encode()) for name, value in fields]
     return b"&".join(name + b"=" + value for name, value in fields)
 
 
@@ -150,7 +161,8 @@ def multipart(fields: list[tuple[bytes, bytes]], files: list[tuple[bytes, bytes]
     parts = [
         b'Content-Disposition: form-data; name="' + name + b'"\r\n\r\n' + value for name, value in fields
     ] + [
-        b'Content-Disposition: form-data; name="' + name + b'"; filename="f.txt"\r\nContent-Type: text/plain\r\n\r\n' + value
+        b'Content-Disposition: form-data; name="' + name + b'"; filename="f.txt"\r\n'
+        b"Content-Type: text/plain\r\n\r\n" + value
         for name, value in files
     ]
     return b"".join(b"--" + boundary + b"\r\n" + part + b"\r\n" for part in parts) + b"--" + boundary + b"--\r\n"
@@ -186,7 +198,7 @@ def bodies(draw, field_names: list[str], token: str, plausible: dict[str, str]):
         fields.append((b"csrf_token", token.encode()))
     elif csrf == "hostile":
         fields.append((b"csrf_token", draw(value_bytes)))
-    kind = draw(st.sampled_from(["urlencoded", "urlencoded", "raw urlencoded", "multipart", "files", "json", "nested", "other", "empty"]))
+    kind = draw(st.sampled_from(BODY_KINDS))
     if kind in ("urlencoded", "raw urlencoded"):
         return "application/x-www-form-urlencoded", urlencoded(fields, percent=kind == "urlencoded")
     if kind in ("multipart", "files"):
@@ -195,7 +207,8 @@ def bodies(draw, field_names: list[str], token: str, plausible: dict[str, str]):
         charset = draw(st.sampled_from(["", "; charset=utf-8", "; charset=latin-1", "; charset=bogus"]))
         return "multipart/form-data; boundary=hostile" + charset, multipart(fields, files, b"hostile")
     if kind == "json":
-        document = draw(mostly(st.dictionaries(mostly(st.sampled_from(field_names), text), json_value, max_size=8), json_value))
+        names = mostly(st.sampled_from(field_names), text)
+        document = draw(mostly(st.dictionaries(names, json_value, max_size=8), json_value))
         return "application/json", json.dumps(document).encode()
     if kind == "nested":
         depth = draw(st.sampled_from([100, 1000, 3000, 20_000]))
@@ -309,9 +322,15 @@ def stored(app) -> dict:
         settings = db.session.get(MicrosoftSettings, 1)
         row = None
         if settings is not None:
-            row = (settings.client_id, settings.client_secret_encrypted, settings.tenant, settings.client_secret_expires_on)
+            row = (
+                settings.client_id,
+                settings.client_secret_encrypted,
+                settings.tenant,
+                settings.client_secret_expires_on,
+            )
         changes = db.session.execute(db.select(db.func.count(SettingChange.id))).scalar_one()
-        users = db.session.execute(db.select(User.id, User.email, User.role, User.password_hash).order_by(User.id)).all()
+        accounts_query = db.select(User.id, User.email, User.role, User.password_hash).order_by(User.id)
+        users = db.session.execute(accounts_query).all()
         return {"settings": row, "changes": changes, "users": [tuple(user) for user in users]}
 
 
