@@ -81,13 +81,38 @@ def request_id() -> str:
     return environ[_REQUEST_ID_KEY]
 
 
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(character: str) -> str:
+    if character in _ESCAPES:
+        return _ESCAPES[character]
+    code = ord(character)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def escape_controls(text: str) -> str:
+    """Return `text` with every character that is not printable written as a Python escape.
+
+    Not printable: control characters (C0 such as NUL and ESC, DEL, C1), line and paragraph
+    separators, spaces other than the plain one, format characters such as bidirectional
+    overrides, lone surrogates.
+    """
+    if text.isprintable():
+        return text
+    return "".join(character if character.isprintable() else _escape(character) for character in text)
+
+
 class LineFormatter(logging.Formatter):
     """Format a record as one line (time, level, request id, logger, message), redacted.
 
-    Line breaks, of a traceback or of a value a user typed, are written as \\n so that every
-    event stays on one line and no one can forge a second one. The development server's start-up
-    message is the exception: each of its lines is a line of its own, so that the address the
-    server listens on reads plainly.
+    Line breaks, of a traceback or of a value a user typed, are written as \\n, and every other
+    control character as an escape (ESC as \\x1b), so that every event stays on one line and no
+    one can forge a second one or send a terminal escape sequence to whoever reads the log. The
+    development server's start-up message is the exception: each of its lines is a line of its
+    own, so that the address the server listens on reads plainly.
     """
 
     def __init__(self) -> None:
@@ -102,8 +127,8 @@ class LineFormatter(logging.Formatter):
         return self._line(record)
 
     def _line(self, record: logging.LogRecord) -> str:
-        line = _TERMINAL_STYLE.sub("", redact(super().format(record)))
-        return line.replace("\r", "\\r").replace("\n", "\\n")
+        # Colours are dropped before the escaping, which would write them out as text.
+        return escape_controls(_TERMINAL_STYLE.sub("", redact(super().format(record))))
 
 
 def _is_server_banner(record: logging.LogRecord) -> bool:

@@ -4,13 +4,14 @@ security headers, error pages."""
 from urllib.parse import parse_qsl
 
 import flask
-from flask import Flask, Response, current_app, render_template, request
+from flask import Flask, Response, abort, current_app, render_template, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError
 from itsdangerous import URLSafeTimedSerializer
-from werkzeug.exceptions import HTTPException, SecurityError
+from werkzeug.exceptions import BadHost, HTTPException, SecurityError
 from werkzeug.formparser import FormDataParser
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import BaseConverter
 
 from .htmx import is_htmx_request
 
@@ -45,14 +46,19 @@ CSRF_MESSAGE = (
 
 class TextFormDataParser(FormDataParser):
     """Decode url-encoded forms as multipart ones are: bytes that are not UTF-8 become U+FFFD.
+    Leave out the parts of a multipart form that have no name.
 
-    Werkzeug 3 keeps them as "%FF" text, or drops the whole form when they come unencoded;
+    Werkzeug 3 keeps such bytes as "%FF" text, or drops the whole form when they come unencoded;
     either way the field could not tell the user that what was pasted is not text.
     """
 
     def parse(self, stream, mimetype, content_length, options=None):
         if mimetype != "application/x-www-form-urlencoded":
-            return super().parse(stream, mimetype, content_length, options)
+            stream, form, files = super().parse(stream, mimetype, content_length, options)
+            if None in form:
+                # A multipart part without a name is no field; Flask-WTF fails on a None key.
+                form = self.cls((name, value) for name, value in form.items(multi=True) if name is not None)
+            return stream, form, files
         text = stream.read().decode("utf-8", "replace")
         fields = parse_qsl(text, keep_blank_values=True, errors="replace")
         return stream, self.cls(fields), self.cls()
@@ -62,16 +68,42 @@ class Request(flask.Request):
     form_data_parser_class = TextFormDataParser
 
 
+# What the pages' forms send; Flask-WTF would also read JSON into a form, which no page sends.
+FORM_ENCODINGS = frozenset(("application/x-www-form-urlencoded", "multipart/form-data"))
+# The methods whose body Flask-WTF reads into a form.
+FORM_METHODS = frozenset(("POST", "PUT", "PATCH", "DELETE"))
+
+
+def _forms_only():
+    """Refuse a body that is not a form of text fields: JSON, other types, or a file."""
+    if request.method not in FORM_METHODS or request.routing_exception is not None:
+        return
+    if request.mimetype in FORM_ENCODINGS:
+        if request.files:
+            abort(415)
+    elif request.mimetype or request.content_length or request.headers.get("Transfer-Encoding"):
+        abort(415)
+
+
+class TokenConverter(BaseConverter):
+    """A path segment that is an id made by secrets.token_urlsafe: anything else is not found."""
+
+    regex = r"[A-Za-z0-9_-]{1,64}"
+
+
 def init_app(app: Flask) -> None:
-    """Trust the configured proxies, decode forms as text, and register the security headers and
-    the error handlers."""
+    """Trust the configured proxies, accept and decode forms as text only, and register the
+    `token` path converter, the security headers and the error handlers."""
     hops = app.config["PROXY_FIX"]
     if any(hops.values()):
         app.wsgi_app = ProxyFix(app.wsgi_app, **hops)
     app.request_class = Request
+    app.url_map.converters["token"] = TokenConverter
     app.session_interface = SessionInterface()
+    app.before_request(_forms_only)
     app.after_request(_security_headers)
     app.register_error_handler(SecurityError, _untrusted_host)
+    app.register_error_handler(BadHost, _bad_host)
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
@@ -133,6 +165,11 @@ def _untrusted_host(error: SecurityError):
     return "Bad request: unknown host.\n", 400, {"Content-Type": "text/plain; charset=utf-8"}
 
 
+def _bad_host(error: BadHost):
+    # The Host header is not a host name (too long, say): no URL can be built, so no page either.
+    return "Bad request: the Host header is not valid.\n", 400, {"Content-Type": "text/plain; charset=utf-8"}
+
+
 def _csrf_error(error: CSRFError):
     return error_response(400, "Please reload the page", CSRF_MESSAGE)
 
@@ -143,6 +180,10 @@ MESSAGES = {
     404: ("Not found", "There is nothing at this address."),
     405: ("Not allowed", "This address does not accept that kind of request."),
     413: ("Too large", "What was sent is larger than this page accepts; nothing was saved."),
+    415: (
+        "Not a form",
+        "This address accepts only what its form sends (text fields, no files, no JSON); nothing was saved.",
+    ),
     429: ("Too many attempts", "Too many attempts; wait a little and try again."),
 }
 

@@ -228,3 +228,18 @@ def test_workers_share_the_keys_they_generate(server):
     server.start()
     assert browser.get(SETTINGS_PAGE).status_code == 200
     assert ((instance / "secret_key").read_text(), (instance / "encryption.keys").read_text()) == keys
+
+
+def test_control_characters_are_escaped_in_the_access_line(server):
+    response = requests.get(
+        server.base_url + "/%1b[2J%1b[31mred%00%7f",
+        headers={"User-Agent": "agent\x85\x9b31m"},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert response.status_code in (302, 404)
+    server.stop()
+    [line] = [line for line in access_lines(server) if f"[{response.headers['X-Request-ID']}]" in line]
+    assert line.isprintable()
+    assert '"GET /\\x1b[2J\\x1b[31mred\\x00\\x7f HTTP/1.1"' in line
+    assert '"agent\\x85\\x9b31m"' in line

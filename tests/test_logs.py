@@ -141,6 +141,45 @@ def test_a_traceback_stays_on_one_line_and_redacted(failing_page, admin_client, 
     assert "M.R3_BAY" not in line
 
 
+@pytest.mark.parametrize(
+    "text, written",
+    [
+        ("NUL\x00", "NUL\\x00"),
+        ("\x1b[2J\x1b[31mred", "\\x1b[2J\\x1b[31mred"),
+        ("DEL\x7f C1\x85\x9b", "DEL\\x7f C1\\x85\\x9b"),
+        ("tab\there\rthere\nthere", "tab\\there\\rthere\\nthere"),
+        ("form feed\x0c vertical tab\x0b", "form feed\\x0c vertical tab\\x0b"),
+        ("line\u2028separator, override\u202egnp.exe", "line\\u2028separator, override\\u202egnp.exe"),
+        ("surrogate\udcff", "surrogate\\udcff"),
+        ("adèle@contoso.example 東京", "adèle@contoso.example 東京"),
+    ],
+)
+def test_control_characters_are_written_as_escapes(text, written):
+    record = logging.LogRecord("oroflask", logging.WARNING, __file__, 1, "Refused %s", (text,), None)
+    line = LineFormatter().format(record)
+    assert line.endswith(f"WARNING [-] oroflask: Refused {written}")
+    assert line.isprintable()
+
+
+@pytest.fixture
+def failing_path(app):
+    """Pages under /failing/ whose view fails with control characters in its error message."""
+
+    def fail(rest):
+        raise RuntimeError("bad value \x1b]0;owned\x07\x00")
+
+    app.add_url_rule("/failing/<path:rest>", "failing", fail)
+
+
+def test_control_characters_of_a_request_are_escaped_in_its_error_line(failing_path, admin_client, capsys):
+    capsys.readouterr()
+    assert admin_client.get("/failing/%1b[31m%00%C2%85").status_code == 500
+    [line] = written_lines(capsys)
+    assert line.isprintable()
+    assert "Unhandled error on GET /failing/\\x1b[31m\\x00\\x85\\n" in line
+    assert "RuntimeError: bad value \\x1b]0;owned\\x07\\x00" in line
+
+
 @pytest.mark.app_config(LOG_LEVEL="ERROR")
 def test_the_log_level_leaves_out_what_is_below_it(app, client, capsys):
     with app.app_context():

@@ -34,10 +34,15 @@ def admin_required(view):
 
 def safe_next(target: str | None) -> str | None:
     """Return `target` when it is a path on this site, so login cannot redirect elsewhere."""
-    if not target:
+    # Browsers read a backslash as a slash (/\evil.example is another site) and drop control
+    # characters; a line break cannot go into the Location header at all.
+    if not target or not target.startswith("/") or not target.isprintable() or "\\" in target:
         return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+    try:
+        parts = urlsplit(target)
+    except ValueError:  # a malformed host, such as "http://["
+        return None
+    if parts.scheme or parts.netloc or target.startswith("//"):
         return None
     return target
 
@@ -141,8 +146,7 @@ def sign_out() -> None:
 def send_to_login():
     # An htmx request gets the page it came from as `next`, never its own fragment URL.
     if is_htmx_request():
-        current = request.headers.get("HX-Current-URL", "")
-        target = safe_next(urlsplit(current).path) if current else None
+        target = safe_next(_path_of(request.headers.get("HX-Current-URL", "")))
     else:
         target = safe_next(request.full_path.rstrip("?")) if request.method == "GET" else None
     location = url_for("auth.login", next=target) if target else url_for("auth.login")
@@ -150,3 +154,10 @@ def send_to_login():
     if is_htmx_request():
         response.status_code = 401
     return response
+
+
+def _path_of(url: str) -> str | None:
+    try:
+        return urlsplit(url).path
+    except ValueError:
+        return None

@@ -1,14 +1,14 @@
 """Forms of the account pages."""
 
-from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, StopValidation
 from wtforms.widgets import PasswordInput
 
+from ..forms import Form
 from . import service
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     email = EmailField("E-mail", validators=[DataRequired(), Length(max=254)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
 
@@ -19,7 +19,7 @@ class AccountRule:
     def __init__(self, problem):
         self.problem = problem
 
-    def __call__(self, form: FlaskForm, field) -> None:
+    def __call__(self, form: Form, field) -> None:
         message = self.problem(field.data or "")
         if message:
             raise StopValidation(message)
@@ -28,7 +28,7 @@ class AccountRule:
 class SetupCode:
     """Check the setup code the run command printed."""
 
-    def __call__(self, form: FlaskForm, field) -> None:
+    def __call__(self, form: Form, field) -> None:
         if not service.check_setup_code(field.data or ""):
             raise StopValidation(
                 "This is not the setup code. It is printed when the app starts "
@@ -41,7 +41,7 @@ class SetupCode:
 KEPT_PASSWORD = PasswordInput(hide_value=False)
 
 
-class SetupForm(FlaskForm):
+class SetupForm(Form):
     setup_code = StringField("Setup code", validators=[DataRequired(), Length(max=64), SetupCode()])
     email = EmailField(
         "Administrator e-mail",
@@ -59,5 +59,5 @@ class SetupForm(FlaskForm):
     )
 
 
-class EmptyForm(FlaskForm):
+class EmptyForm(Form):
     """A form with only its CSRF token, for buttons that POST."""

@@ -53,7 +53,7 @@ def start():
     return response, 200, {"HX-Trigger": json.dumps(trigger)}
 
 
-@bp.route("/oauth/microsoft/attempts/<attempt_id>/authorize")
+@bp.route("/oauth/microsoft/attempts/<token:attempt_id>/authorize")
 @admin_required
 def begin(attempt_id: str):
     """Send the sign-in window to Microsoft's authorize endpoint, once per attempt."""
@@ -88,7 +88,7 @@ def callback():
     return _result(attempt)
 
 
-@bp.route(AUTHORIZATION + "/<attempt_id>")
+@bp.route(AUTHORIZATION + "/<token:attempt_id>")
 @admin_required
 def status(attempt_id: str):
     """Answer the status poll of an attempt (a small fragment; no writes)."""
@@ -100,7 +100,7 @@ def status(attempt_id: str):
     return _status_fragment(attempt)
 
 
-@bp.route(AUTHORIZATION + "/<attempt_id>/closed", methods=["POST"])
+@bp.route(AUTHORIZATION + "/<token:attempt_id>/closed", methods=["POST"])
 @admin_required
 def closed(attempt_id: str):
     """Record that the sign-in window was closed, and answer with the newest attempt's status."""

@@ -2,11 +2,11 @@
 
 from datetime import date
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, PasswordField, StringField
 from wtforms.validators import StopValidation
 
 from ..encryption import UndecryptableError, decrypt
+from ..forms import Form
 from ..microsoft.identifiers import InvalidValue
 from .service import FIELDS, KEEP, USE_DEFAULT
 
@@ -14,7 +14,7 @@ from .service import FIELDS, KEEP, USE_DEFAULT
 class RegistrationValue:
     """Check a value against the shape Microsoft gives it, unless the field uses its default."""
 
-    def __call__(self, form: FlaskForm, field) -> None:
+    def __call__(self, form: Form, field) -> None:
         if form[field.name + "_use_default"].data:
             return
         raw = field.data or ""
@@ -30,7 +30,7 @@ class RegistrationValue:
 class ExpiryDate:
     """Accept an empty value or a date written YYYY-MM-DD in a plausible range."""
 
-    def __call__(self, form: FlaskForm, field) -> None:
+    def __call__(self, form: Form, field) -> None:
         raw = (field.data or "").strip()
         if not raw:
             field.data = None
@@ -44,7 +44,7 @@ class ExpiryDate:
         field.data = value
 
 
-class MicrosoftSettingsForm(FlaskForm):
+class MicrosoftSettingsForm(Form):
     client_id = StringField(FIELDS["client_id"].label, validators=[RegistrationValue()])
     client_id_use_default = BooleanField("Use Default")
     client_secret = PasswordField(FIELDS["client_secret"].label, validators=[RegistrationValue()])
