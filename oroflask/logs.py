@@ -127,8 +127,12 @@ class LineFormatter(logging.Formatter):
         return self._line(record)
 
     def _line(self, record: logging.LogRecord) -> str:
-        # Colours are dropped before the escaping, which would write them out as text.
-        return escape_controls(_TERMINAL_STYLE.sub("", redact(super().format(record))))
+        line = redact(super().format(record))
+        if record.name == "werkzeug":
+            # The development server colours its lines: the colours are dropped before the
+            # escaping, which would write them out as text. Elsewhere an escape is kept, escaped.
+            line = _TERMINAL_STYLE.sub("", line)
+        return escape_controls(line)
 
 
 def _is_server_banner(record: logging.LogRecord) -> bool:
