@@ -33,9 +33,10 @@ def create_app(test_config: dict | None = None, *, migrations: bool = True) -> F
     database.init_app(app)
     if migrations:
         database.init_migrations(app)
+    # Before CSRF protection, so that a body that is not a form is refused as such.
+    web.init_app(app)
     csrf.init_app(app)
     login_manager.init_app(app)
-    web.init_app(app)
     encryption.init_app(app)
 
     from . import auth, connection, settings

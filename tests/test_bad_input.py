@@ -189,6 +189,12 @@ def test_a_body_that_is_not_a_form_is_refused_on_login(client, admin, body, cont
     assert FORM_ONLY in response.get_data(as_text=True)
 
 
+def test_a_body_that_is_not_a_form_is_refused_as_such_before_its_csrf_token_is_looked_for(client, admin):
+    response = client.post("/login", json={"email": 1})
+    assert response.status_code == 415
+    assert FORM_ONLY in response.get_data(as_text=True)
+
+
 @pytest.mark.parametrize("path", [SETTINGS_PAGE, field_url("client_id"), field_url("client_id") + "/use-default"])
 def test_json_is_refused_on_the_settings_page_as_an_alert(admin_client, app, path):
     response = admin_client.post(
