@@ -178,6 +178,23 @@ def expired_csrf_token(client) -> str:
     return serializer.dumps(raw_token)
 
 
+def set_up_first_admin(app, client) -> None:
+    """Create the first administrator on the setup page, as the person installing the app does."""
+    with app.app_context():
+        code = accounts.setup_code()
+    response = client.post(
+        "/setup",
+        data={
+            "setup_code": code,
+            "email": ADMIN_EMAIL,
+            "password": PASSWORD,
+            "password_confirm": PASSWORD,
+            "csrf_token": csrf_token(client, "/setup"),
+        },
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+
+
 def sign_in(client, email: str, password: str = PASSWORD):
     return client.post(
         "/login", data={"email": email, "password": password, "csrf_token": csrf_token(client)}

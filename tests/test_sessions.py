@@ -3,7 +3,6 @@ idle or old ones are refused, and the cookie alone never signs a request in."""
 
 import hashlib
 from datetime import timedelta
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -15,7 +14,7 @@ from oroflask.auth.models import User, UserSession
 from oroflask.database import utcnow
 from oroflask.extensions import db
 
-from .conftest import ADMIN_EMAIL, PASSWORD, SETTINGS_PAGE, USER_EMAIL, csrf_token, sign_in
+from .conftest import ADMIN_EMAIL, SETTINGS_PAGE, USER_EMAIL, csrf_token, set_up_first_admin, sign_in
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0"
 
@@ -92,18 +91,7 @@ def test_signing_in_stores_the_session_without_its_token(app, admin):
 
 
 def test_first_admin_setup_opens_a_session(client, app):
-    client.get("/setup")
-    code = (Path(app.instance_path) / "setup-code").read_text().strip()
-    client.post(
-        "/setup",
-        data={
-            "setup_code": code,
-            "email": ADMIN_EMAIL,
-            "password": PASSWORD,
-            "password_confirm": PASSWORD,
-            "csrf_token": csrf_token(client, "/setup"),
-        },
-    )
+    set_up_first_admin(app, client)
     assert session_of(app, client).user_id == user_id(app, ADMIN_EMAIL)
     assert is_signed_in(client)
 

@@ -9,7 +9,6 @@ from oroflask.extensions import db
 
 from .harness import (
     CLIENT_ID,
-    CLIENT_SECRET,
     DESKTOP,
     PAGE,
     PHONE,

@@ -5,10 +5,9 @@ the one sent to Microsoft. OROFLASK_PUBLIC_URL overrides it; `flask set-public-u
 import pytest
 from sqlalchemy import select
 
-from oroflask.auth import service as accounts
 from oroflask.extensions import db
 from oroflask.settings.models import SiteSettings
-from tests.conftest import ADMIN_EMAIL, PASSWORD, USER_EMAIL, csrf_token, sign_in
+from tests.conftest import ADMIN_EMAIL, PASSWORD, USER_EMAIL, set_up_first_admin, sign_in
 
 from .test_behind_a_proxy import (
     FORGED_HOST,
@@ -26,23 +25,6 @@ LOCAL = "http://localhost/oauth/microsoft/callback"
 def pinned(app) -> str | None:
     with app.app_context():
         return db.session.execute(select(SiteSettings.public_url)).scalar_one()
-
-
-def set_up_first_admin(app, client) -> None:
-    """Create the first administrator on the setup page, as the person installing the app does."""
-    with app.app_context():
-        code = accounts.setup_code()
-    response = client.post(
-        "/setup",
-        data={
-            "setup_code": code,
-            "email": ADMIN_EMAIL,
-            "password": PASSWORD,
-            "password_confirm": PASSWORD,
-            "csrf_token": csrf_token(client, "/setup"),
-        },
-    )
-    assert response.status_code == 302, response.get_data(as_text=True)
 
 
 def forged(client) -> dict:
