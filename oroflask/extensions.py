@@ -17,3 +17,7 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 csrf = CSRFProtect()
 login_manager = LoginManager()
+# Sessions are rows on the server, ended by sign-out and bound to a token in the cookie: Flask-Login's
+# own protection (a hash of address and browser, re-computed on every request) adds nothing to them,
+# and no page asks for a "fresh" sign-in.
+login_manager.session_protection = None
