@@ -1,11 +1,16 @@
 """What each request costs inside the application, without an HTTP server or a load generator.
 
     .venv/bin/python bench/inprocess.py [--batches 15]
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null .venv/bin/python bench/inprocess.py --signed-in-only 1000
 
 Calls the WSGI application directly with a prepared request (the same database, admin and URLs
 as bench/run.py) and prints, per URL, the CPU time of one request: the best of several batches,
 as the least disturbed by the rest of the machine. Two reference rows show the floor every
 signed-in request pays: an empty view behind `admin_required`, and the bare Flask app.
+
+`--signed-in-only N` makes N requests of the empty view and measures nothing itself: under
+callgrind, the instructions of N requests less those of 0 give the cost of one, whatever the
+machine's load.
 """
 
 import argparse
@@ -29,6 +34,9 @@ from oroflask.auth.access import admin_required  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=15)
+    parser.add_argument(
+        "--signed-in-only", type=int, metavar="N", help="make N signed-in requests and measure nothing"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as instance:
         run.prepare(Path(instance), f"sqlite:///{instance}/bench.sqlite")
@@ -41,6 +49,9 @@ def main() -> None:
 
         cookie, csrf = sign_in(app)
         browser = {"User-Agent": run.BROWSER, "Cookie": cookie}
+        if args.signed_in_only is not None:
+            make(app, [request("/_bench/signed-in", browser)], 50 + args.signed_in_only)
+            return
         htmx = {**browser, "HX-Request": "true", "X-CSRFToken": csrf}
         save = f"{run.PAGE}/fields/client_id"
         cases = [
@@ -81,10 +92,9 @@ def request(path: str, headers: dict | None = None, form: dict | None = None) ->
     return environ, environ["wsgi.input"].read()
 
 
-def cost(application, requests: list[tuple[dict, bytes]], number: int, batches: int) -> float:
-    """Return the best time of one request, in µs, cycling through `requests`."""
+def caller(application, requests: list[tuple[dict, bytes]]):
+    """Return a function that makes one request, cycling through `requests`."""
     turn = iter(range(sys.maxsize))
-    statuses = []
 
     def one(start_response=lambda status, headers, exc_info=None: None) -> None:
         environ, body = requests[next(turn) % len(requests)]
@@ -93,6 +103,20 @@ def cost(application, requests: list[tuple[dict, bytes]], number: int, batches: 
         b"".join(answer)
         getattr(answer, "close", lambda: None)()
 
+    return one
+
+
+def make(application, requests: list[tuple[dict, bytes]], number: int) -> None:
+    """Make `number` requests and measure nothing (for a count of instructions)."""
+    one = caller(application, requests)
+    for _ in range(number):
+        one()
+
+
+def cost(application, requests: list[tuple[dict, bytes]], number: int, batches: int) -> float:
+    """Return the best time of one request, in µs, cycling through `requests`."""
+    statuses = []
+    one = caller(application, requests)
     for _ in range(200):
         one(lambda status, headers, exc_info=None: statuses.append(status))
     if any(not status.startswith("200") for status in statuses):
