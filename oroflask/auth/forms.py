@@ -14,13 +14,28 @@ class LoginForm(Form):
 
 
 class AccountRule:
-    """Apply one of the account rules of the service (`email_problem`, `password_problem`)."""
+    """Apply one of the account rules of the service (`email_problem`)."""
 
     def __init__(self, problem):
         self.problem = problem
 
     def __call__(self, form: Form, field) -> None:
         message = self.problem(field.data or "")
+        if message:
+            raise StopValidation(message)
+
+
+class PasswordRule:
+    """Apply `password_problem` to a new password, against the e-mail of its account.
+
+    `email_of` returns that e-mail from the form (a field of it, or the signed-in account's).
+    """
+
+    def __init__(self, email_of):
+        self.email_of = email_of
+
+    def __call__(self, form: Form, field) -> None:
+        message = service.password_problem(field.data or "", self.email_of(form) or "")
         if message:
             raise StopValidation(message)
 
@@ -50,7 +65,11 @@ class SetupForm(Form):
     password = PasswordField(
         "Password",
         widget=KEPT_PASSWORD,
-        validators=[DataRequired(), Length(max=1024), AccountRule(service.password_problem)],
+        validators=[
+            DataRequired(),
+            Length(max=1024),
+            PasswordRule(lambda form: form.email.data),
+        ],
     )
     password_confirm = PasswordField(
         "Repeat password",

@@ -4,6 +4,7 @@ import hmac
 import re
 import secrets
 from datetime import datetime, timedelta, timezone
+from functools import cache
 from pathlib import Path
 from typing import NamedTuple
 
@@ -69,17 +70,33 @@ def email_problem(email: str) -> str | None:
     return None
 
 
-def password_problem(password: str) -> str | None:
-    """Say what is wrong with a new password, if anything."""
+@cache
+def _common_passwords() -> frozenset[str]:
+    """Return the common passwords long enough to pass the length rule, read once per process.
+
+    zxcvbn's list holds the 30,000 most frequent passwords of public leaks, lower-cased.
+    """
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+    return frozenset(word for word in FREQUENCY_LISTS["passwords"] if len(word) >= MIN_PASSWORD_LENGTH)
+
+
+def password_problem(password: str, email: str = "") -> str | None:
+    """Say what is wrong with a new password for the account of `email`, if anything."""
     if len(password) < MIN_PASSWORD_LENGTH:
         return f"Use at least {MIN_PASSWORD_LENGTH} characters."
+    if email and password.strip().lower() == normalize_email(email):
+        return "Do not use your e-mail address as your password."
+    if password.lower() in _common_passwords():
+        return "This is one of the most common passwords. Choose another."
     return None
 
 
 def create_user(email: str, password: str, role: str = "user") -> User:
     """Create an account, or raise AccountError naming the field at fault."""
     email = normalize_email(email)
-    for name, problem in (("email", email_problem(email)), ("password", password_problem(password))):
+    problems = (("email", email_problem(email)), ("password", password_problem(password, email)))
+    for name, problem in problems:
         if problem:
             raise AccountError(name, problem)
     if role not in ROLES:
