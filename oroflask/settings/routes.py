@@ -15,10 +15,10 @@ from .forms import MicrosoftSettingsForm
 @bp.route("/")
 @login_required
 def home():
-    """Open the administrator's settings page, or the signed-in user's start page."""
+    """Open the administrator's settings page, or a user's own account page."""
     if current_user.is_admin:
         return redirect(url_for("settings.microsoft"))
-    return render_template("settings/home.html")
+    return redirect(url_for("account.show"))
 
 
 @bp.route(PAGE, methods=["GET", "POST"])
