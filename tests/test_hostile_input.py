@@ -25,7 +25,7 @@ from wtforms.fields.core import UnboundField
 
 from oroflask import create_app
 from oroflask.auth import service as accounts
-from oroflask.auth.models import User
+from oroflask.auth.models import User, UserSession
 from oroflask.connection.models import AuthorizationAttempt
 from oroflask.extensions import db
 from oroflask.forms import CONTROL_CHARACTER
@@ -412,7 +412,8 @@ SETUP_PAGE = [(endpoint, rule) for endpoint, rule in ALL_ENDPOINTS if endpoint =
 
 
 def real_ids(app, admin_id: int) -> dict[str, list[str]]:
-    """Create an authorization attempt of the administrator; return real values of path arguments."""
+    """Create an authorization attempt of the administrator; return real values of path arguments
+    (its sessions' ids too)."""
     attempt_id = secrets.token_urlsafe(16)
     with app.app_context():
         db.session.add(
@@ -422,8 +423,13 @@ def real_ids(app, admin_id: int) -> dict[str, list[str]]:
             )
         )  # fmt: skip
         db.session.commit()
+        session_ids = db.session.execute(
+            db.select(UserSession.id).where(UserSession.user_id == admin_id)
+        ).scalars()
+        known_sessions = [str(session_id) for session_id in session_ids]
     return {
         "attempt_id": [attempt_id, "AAAAAAAAAAAAAAAAAAAAAA"],
+        "session_id": [*known_sessions, "0", "999999"],
         "name": ["client_id", "client_secret", "tenant", "client_secret_expires_on", "nothing"],
     }
 
