@@ -76,6 +76,8 @@ def _common_passwords() -> frozenset[str]:
 
     zxcvbn's list holds the 30,000 most frequent passwords of public leaks, lower-cased.
     """
+    # Imported at the first check, not at start-up: the module holds megabytes of word lists
+    # that a worker which never checks a password need not load.
     from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
     return frozenset(word for word in FREQUENCY_LISTS["passwords"] if len(word) >= MIN_PASSWORD_LENGTH)
