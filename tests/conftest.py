@@ -178,20 +178,25 @@ def expired_csrf_token(client) -> str:
     return serializer.dumps(raw_token)
 
 
+def submit_setup(client, code: str, email: str = ADMIN_EMAIL, password: str = PASSWORD):
+    """Submit the setup page (first administrator) with this code, e-mail and password twice."""
+    return client.post(
+        "/setup",
+        data={
+            "setup_code": code,
+            "email": email,
+            "password": password,
+            "password_confirm": password,
+            "csrf_token": csrf_token(client, "/setup"),
+        },
+    )
+
+
 def set_up_first_admin(app, client) -> None:
     """Create the first administrator on the setup page, as the person installing the app does."""
     with app.app_context():
         code = accounts.setup_code()
-    response = client.post(
-        "/setup",
-        data={
-            "setup_code": code,
-            "email": ADMIN_EMAIL,
-            "password": PASSWORD,
-            "password_confirm": PASSWORD,
-            "csrf_token": csrf_token(client, "/setup"),
-        },
-    )
+    response = submit_setup(client, code)
     assert response.status_code == 302, response.get_data(as_text=True)
 
 

@@ -9,7 +9,7 @@ from oroflask.auth import service as accounts
 from oroflask.auth.models import User
 from oroflask.extensions import db
 
-from .conftest import ADMIN_EMAIL, PASSWORD, USER_EMAIL, csrf_token, sign_in
+from .conftest import ADMIN_EMAIL, PASSWORD, USER_EMAIL, csrf_token, sign_in, submit_setup
 from .test_sessions import is_signed_in, session_of, signed_in, stored_sessions, with_cookie_of
 
 NEW_PASSWORD = "a new and long password"
@@ -208,15 +208,6 @@ def test_a_browser_is_described_in_words(user_agent, described):
 def test_the_setup_page_applies_the_same_rule(client, app, password, message):
     with app.app_context():
         code = accounts.setup_code()
-    response = client.post(
-        "/setup",
-        data={
-            "setup_code": code,
-            "email": ADMIN_EMAIL,
-            "password": password,
-            "password_confirm": password,
-            "csrf_token": csrf_token(client, "/setup"),
-        },
-    )
+    response = submit_setup(client, code, password=password)
     assert response.status_code == 422
     assert f'<p class="error" id="password-error" role="alert">{message}</p>' in response.get_data(as_text=True)

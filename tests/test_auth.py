@@ -21,6 +21,7 @@ from .conftest import (
     htmx_headers,
     sign_in,
     stored_settings,
+    submit_setup,
 )
 
 
@@ -33,19 +34,6 @@ def users(app) -> dict[str, str]:
 
 def setup_code_file(app) -> Path:
     return Path(app.instance_path) / "setup-code"
-
-
-def submit_setup(client, code: str, email: str = ADMIN_EMAIL, password: str = PASSWORD):
-    return client.post(
-        "/setup",
-        data={
-            "setup_code": code,
-            "email": email,
-            "password": password,
-            "password_confirm": password,
-            "csrf_token": csrf_token(client, "/setup"),
-        },
-    )
 
 
 # First administrator

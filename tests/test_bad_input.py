@@ -21,6 +21,7 @@ from .conftest import (
     save_settings,
     sign_in,
     stored_settings,
+    submit_setup,
 )
 
 EMPTY = {"client_id": None, "client_secret_encrypted": None, "tenant": None}
@@ -301,14 +302,7 @@ def test_control_characters_in_the_email_are_refused_beside_it(client, admin, ap
 def test_control_characters_in_setup_are_refused_beside_the_field(client, app):
     with app.app_context():
         code = accounts.setup_code()
-    form = {
-        "setup_code": code,
-        "email": "first\x00@example.com",
-        "password": "x" * 12,
-        "password_confirm": "x" * 12,
-        "csrf_token": csrf_token(client, "/setup"),
-    }
-    response = client.post("/setup", data=form)
+    response = submit_setup(client, code, email="first\x00@example.com")
     assert response.status_code == 422
     assert NOT_ALLOWED in error_of(response.get_data(as_text=True), "email")
     with app.app_context():

@@ -19,8 +19,6 @@ AUTHORIZATION = PAGE + "/authorization"
 # The session key naming the attempt whose sign-in this browser opened: the answer must come back
 # to it. Only the attempt's id: the verifier and the nonce stay on the server.
 OPENED_SIGN_IN = "microsoft_sign_in"
-# Where earlier versions let Authlib keep the verifier and the nonce, in the session cookie.
-AUTHLIB_STATE_PREFIX = "_state_microsoft_"
 
 
 @bp.route(AUTHORIZATION, methods=["POST"])
@@ -62,8 +60,6 @@ def begin(attempt_id: str):
         abort(404)
     sign_in_url = service.begin(attempt, same_window=request.args.get("window") == "same")
     if sign_in_url is not None:
-        for key in [key for key in session if key.startswith(AUTHLIB_STATE_PREFIX)]:
-            session.pop(key)
         session[OPENED_SIGN_IN] = attempt.id
         return redirect(sign_in_url)
     if attempt.status not in TERMINAL:

@@ -74,7 +74,7 @@ def pin_public_address(app, user, **extra) -> None:
     """Pin the public address from the request an administrator signs in with, when none is yet:
     the setup page's, or the first sign-in after `flask create-admin`."""
     if user.is_admin:
-        service.public_address(request.host_url)
+        service.pin_public_address(request.host_url)
 
 
 @bp.route(PAGE + "/fields/<name>", methods=["POST"])

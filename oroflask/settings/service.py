@@ -223,20 +223,35 @@ class PublicAddress:
 def public_address(request_root: str) -> PublicAddress:
     """Return the address users reach the app at: OROFLASK_PUBLIC_URL, else the pinned one.
 
-    `request_root` (scheme://host[:port]/ of a signed-in administrator's request) is pinned when
-    nothing is yet; whatever Host later requests name, the pinned address stays.
+    Only while nothing is pinned (see pin_public_address) is it `request_root`, the scheme://host
+    of this request.
     """
     configured = current_app.config["PUBLIC_URL"]
     if configured:
         return PublicAddress(configured, configured=True)
     site = _site()
     if site.public_url is None:
-        try:
-            _pin(check_public_url(request_root))
-        except ValueError:
-            return PublicAddress(request_root.rstrip("/"))
-        site = _site()
+        return PublicAddress(request_root.rstrip("/"))
     return PublicAddress(site.public_url, pinned_at=site.public_url_pinned_at)
+
+
+def pin_public_address(request_root: str) -> None:
+    """Pin `request_root` as the public address when none is pinned yet, whatever Host later
+    requests name; a root that is no address check_public_url accepts pins nothing."""
+    try:
+        url = check_public_url(request_root)
+    except ValueError:
+        return
+    # Only if nothing is pinned yet: of two workers pinning at once, the first one wins.
+    pinned = db.session.execute(
+        update(SiteSettings)
+        .where(SiteSettings.id == SITE_ID, SiteSettings.public_url.is_(None))
+        .values(public_url=url, public_url_pinned_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    if pinned:
+        current_app.logger.info("Pinned the public address %s (the Redirect URI is built on it)", url)
 
 
 def redirect_uri(request_root: str) -> str:
@@ -274,19 +289,6 @@ def set_public_url(url: str) -> str:
     db.session.commit()
     current_app.logger.info("The public address is now %s", site.public_url)
     return site.public_url
-
-
-def _pin(url: str) -> None:
-    # Only if nothing is pinned yet: of two workers pinning at once, the first one wins.
-    pinned = db.session.execute(
-        update(SiteSettings)
-        .where(SiteSettings.id == SITE_ID, SiteSettings.public_url.is_(None))
-        .values(public_url=url, public_url_pinned_at=utcnow())
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    db.session.commit()
-    if pinned:
-        current_app.logger.info("Pinned the public address %s (the Redirect URI is built on it)", url)
 
 
 def _site() -> SiteSettings:

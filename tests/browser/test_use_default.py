@@ -19,6 +19,16 @@ def live_options():
     }
 
 
+def client_id_of_its_own(page):
+    """Untick Use Default of the Application (Client) ID; return its checkbox and its input."""
+    use_default = page.get_by_role("checkbox", name="Use Default for Application (Client) ID")
+    client_id = page.get_by_label("Application (Client) ID", exact=True)
+    use_default.click()
+    expect(client_id).to_have_js_property("readOnly", False)
+    settled(page)
+    return use_default, client_id
+
+
 def test_use_default_off_and_on_with_the_keyboard(admin_page, live):
     page = admin_page
     client_id = page.get_by_label("Application (Client) ID", exact=True)
@@ -73,11 +83,7 @@ def test_the_default_secret_is_not_shown_either(admin_page, live):
 def test_a_quick_change_after_typing_never_leaves_the_page_unlike_the_database(admin_page, live):
     """Typing, Tab and Space at once: two saves of one field race; the page shows what is stored."""
     page = admin_page
-    use_default = page.get_by_role("checkbox", name="Use Default for Application (Client) ID")
-    client_id = page.get_by_label("Application (Client) ID", exact=True)
-    use_default.click()
-    expect(client_id).to_have_js_property("readOnly", False)
-    settled(page)
+    use_default, client_id = client_id_of_its_own(page)
 
     client_id.fill(OWN_CLIENT_ID)
     page.keyboard.press("Tab")
@@ -96,11 +102,7 @@ def test_a_quick_change_after_typing_never_leaves_the_page_unlike_the_database(a
 
 def test_a_click_on_use_default_while_the_field_saves_is_not_lost(admin_page, live):
     page = admin_page
-    use_default = page.get_by_role("checkbox", name="Use Default for Application (Client) ID")
-    client_id = page.get_by_label("Application (Client) ID", exact=True)
-    use_default.click()
-    expect(client_id).to_have_js_property("readOnly", False)
-    settled(page)
+    use_default, client_id = client_id_of_its_own(page)
 
     held = []
     page.route("**/fields/client_id", lambda route: held.append(route))
