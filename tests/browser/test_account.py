@@ -95,5 +95,5 @@ def test_a_user_starts_on_the_account_page(page, live):
     expect(page.get_by_role("link", name="My account")).to_have_attribute("aria-current", "page")
     page.get_by_role("link", name="oroflask").click()
     expect(page).to_have_url(live.address("/account"))
-    expect(page.get_by_role("link", name="Configuration")).to_have_count(0)
+    expect(page.get_by_role("link", name="System")).to_have_count(0)
     assert PAGE not in page.content()

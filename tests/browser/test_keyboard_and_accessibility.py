@@ -41,7 +41,7 @@ def test_tab_reaches_every_control_in_reading_order(admin_page):
     assert tab_order(page, stop="verify") == [
         "Skip to content",
         "oroflask",
-        "Configuration",
+        "System",
         "My account",
         "Sign out",
         "Microsoft Settings",
