@@ -23,7 +23,8 @@ from oroflask import create_app
 from oroflask.auth import service as accounts
 from oroflask.auth.models import User
 from oroflask.extensions import db
-from oroflask.settings.models import MicrosoftSettings, SettingChange
+from oroflask.audit.models import SETTINGS, AuditEvent
+from oroflask.settings.models import MicrosoftSettings
 
 ADMIN_EMAIL = "admin@example.com"
 USER_EMAIL = "user@example.com"
@@ -273,11 +274,11 @@ def stored_settings(app) -> dict:
         }
 
 
-def recorded_changes(app) -> list[SettingChange]:
-    """Return the record of setting changes, oldest first."""
+def recorded_changes(app) -> list[AuditEvent]:
+    """Return the audit log's record of setting changes, oldest first."""
     with app.app_context():
         return list(
-            db.session.execute(db.select(SettingChange).order_by(SettingChange.id)).scalars()
+            db.session.execute(db.select(AuditEvent).where(AuditEvent.area == SETTINGS).order_by(AuditEvent.id)).scalars()
         )
 
 

@@ -18,7 +18,7 @@ from .conftest import (
 
 
 def summary(app) -> list[tuple[str, str, str]]:
-    return [(change.user_email, change.field, change.change) for change in recorded_changes(app)]
+    return [(change.actor_email, change.subject, change.change) for change in recorded_changes(app)]
 
 
 def test_save_settings_records_each_changed_field(admin_client, app):
@@ -30,8 +30,8 @@ def test_save_settings_records_each_changed_field(admin_client, app):
         (ADMIN_EMAIL, "tenant", f"set to {TENANT}"),
     ]
     for change in recorded_changes(app):
-        assert change.user_id is not None
-        assert before <= change.changed_at <= datetime.now(timezone.utc) + timedelta(seconds=1)
+        assert change.actor_id is not None
+        assert before <= change.at <= datetime.now(timezone.utc) + timedelta(seconds=1)
 
 
 def test_the_secret_is_recorded_only_as_changed(admin_client, app):

@@ -30,7 +30,8 @@ from oroflask.connection.models import AuthorizationAttempt
 from oroflask.extensions import db
 from oroflask.forms import CONTROL_CHARACTER
 from oroflask.logs import LineFormatter
-from oroflask.settings.models import MicrosoftSettings, SettingChange
+from oroflask.audit.models import AuditEvent
+from oroflask.settings.models import MicrosoftSettings
 
 from .conftest import (
     ADMIN_EMAIL,
@@ -334,7 +335,7 @@ def stored(app) -> dict:
                 settings.tenant,
                 settings.client_secret_expires_on,
             )
-        changes = db.session.execute(db.select(db.func.count(SettingChange.id))).scalar_one()
+        changes = db.session.execute(db.select(db.func.count(AuditEvent.id))).scalar_one()
         accounts_query = db.select(User.id, User.email, User.role, User.password_hash).order_by(User.id)
         users = db.session.execute(accounts_query).all()
         return {"settings": row, "changes": changes, "users": [tuple(user) for user in users]}

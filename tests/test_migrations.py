@@ -67,7 +67,7 @@ def test_an_empty_database_goes_up_to_head_and_down_to_base_one_step_at_a_time(e
         with empty_app.app_context():
             flask_migrate.upgrade(revision="+1")
         assert current_revision(empty_app) == revision
-    assert {"user", "login_failure", "microsoft_settings", "setting_change"} <= tables(empty_app)
+    assert {"user", "login_failure", "microsoft_settings", "audit_event"} <= tables(empty_app)
     assert differences(empty_app) == []
     for revision in reversed([None, *steps[:-1]]):
         with empty_app.app_context():
@@ -126,3 +126,27 @@ def test_the_entry_point_has_the_db_commands_and_the_server_does_without_alembic
     )
     assert served.returncode == 0, served.stderr
     assert served.stdout.strip() == "[]"
+
+
+def test_the_record_of_setting_changes_moves_into_the_audit_log(empty_app):
+    with empty_app.app_context():
+        flask_migrate.upgrade(revision="0004")
+        db.session.execute(text(
+            "INSERT INTO setting_change (id, changed_at, user_id, user_email, field, change) "
+            "VALUES (7, '2026-11-30 10:00:00+00:00', NULL, 'admin@example.com', 'tenant', 'set to common')"
+        ))
+        db.session.commit()
+        flask_migrate.upgrade()
+        rows = db.session.execute(
+            text("SELECT id, actor_email, area, subject, change FROM audit_event")
+        ).all()
+        assert [tuple(row) for row in rows] == [(7, "admin@example.com", "settings", "tenant", "set to common")]
+        # New events get new ids on PostgreSQL too, whose sequence moved past the copied rows.
+        db.session.execute(text(
+            "INSERT INTO audit_event (at, actor_email, area, subject, change) "
+            "VALUES ('2026-12-01 10:00:00+00:00', '', 'settings', 'tenant', 'removed')"
+        ))
+        db.session.commit()
+        flask_migrate.downgrade(revision="0004")
+        fields = db.session.execute(text("SELECT field, change FROM setting_change ORDER BY id")).all()
+        assert [tuple(row) for row in fields] == [("tenant", "set to common"), ("tenant", "removed")]

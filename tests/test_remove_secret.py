@@ -29,7 +29,7 @@ def test_a_saved_secret_can_be_removed_after_confirmation(admin_client, app):
     response = admin_client.post(REMOVE, data={"csrf_token": csrf_token(admin_client, REMOVE)})
     assert response.status_code == 302 and response.headers["Location"] == SETTINGS_PAGE
     assert stored_settings(app)["client_secret_encrypted"] is None
-    changes = [(c.user_email, c.field, c.change) for c in recorded_changes(app)]
+    changes = [(c.actor_email, c.subject, c.change) for c in recorded_changes(app)]
     assert changes[-1] == (ADMIN_EMAIL, "client_secret", "removed")
     page = admin_client.get(SETTINGS_PAGE).get_data(as_text=True)
     assert "The saved client secret is removed." in page

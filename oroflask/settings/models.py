@@ -1,8 +1,8 @@
-"""The Microsoft application registration as saved, and the record of its changes."""
+"""The Microsoft application registration as saved, and the site's own settings."""
 
 from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..database import UTCDateTime, utcnow
@@ -24,19 +24,6 @@ class MicrosoftSettings(db.Model):
     client_secret_expires_on: Mapped[date | None]
     emails_sync_enabled: Mapped[bool] = mapped_column(default=False)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-
-class SettingChange(db.Model):
-    """Who changed which setting when; a secret is recorded only as changed."""
-
-    __tablename__ = "setting_change"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
-    user_email: Mapped[str] = mapped_column(String(254))
-    field: Mapped[str] = mapped_column(String(64))
-    change: Mapped[str] = mapped_column(String(300))
 
 
 class SiteSettings(db.Model):

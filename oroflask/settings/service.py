@@ -9,12 +9,14 @@ from urllib.parse import urlsplit
 from flask import current_app
 from sqlalchemy import select, update
 
+from .. import audit
+from ..audit.models import SETTINGS
 from ..auth.access import SignedInUser
 from ..database import utcnow
 from ..encryption import UndecryptableError, decrypt, encrypt
 from ..extensions import db
 from ..microsoft import identifiers
-from .models import SETTINGS_ID, SITE_ID, MicrosoftSettings, SettingChange, SiteSettings
+from .models import SETTINGS_ID, SITE_ID, MicrosoftSettings, SiteSettings
 
 CALLBACK_PATH = "/oauth/microsoft/callback"
 # A host name, an IPv4 address or a bracketed IPv6 one, and an optional port: no user name, no
@@ -365,7 +367,7 @@ def remove_client_secret(user: SignedInUser) -> bool:
 
 
 def _record(user: SignedInUser, name: str, description: str) -> None:
-    db.session.add(SettingChange(user_id=user.id, user_email=user.email, field=name, change=description))
+    audit.record(user, SETTINGS, name, description)
 
 
 def set_use_default(field: Field, on: bool, user: SignedInUser) -> bool:

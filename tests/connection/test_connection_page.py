@@ -10,7 +10,8 @@ from oroflask.connection.service import secret_expiry_warning
 from oroflask.devidp.directory import DEFAULT_CLIENT_ID, DEFAULT_SECRET_ID, DEFAULT_TENANT_ID
 from oroflask.encryption import decrypt
 from oroflask.extensions import db
-from oroflask.settings.models import MicrosoftSettings, SettingChange
+from oroflask.audit.models import AuditEvent
+from oroflask.settings.models import MicrosoftSettings
 from tests.conftest import csrf_token, live_save, toggle_use_default
 
 from .conftest import ACCOUNT, PAGE, htmx
@@ -161,8 +162,8 @@ def test_secret_expiry_is_saved_live_and_warned(app, admin_client):
     assert response.status_code == 200 and "Saved" in text and "expires in 10 days" in text
     with app.app_context():
         assert db.session.get(MicrosoftSettings, 1).client_secret_expires_on.isoformat() == soon
-        change = db.session.execute(db.select(SettingChange)).scalars().all()[-1]
-        assert change.field == "client_secret_expires_on" and soon in change.change
+        change = db.session.execute(db.select(AuditEvent)).scalars().all()[-1]
+        assert change.subject == "client_secret_expires_on" and soon in change.change
     assert "expires in 10 days" in admin_client.get(PAGE).get_data(as_text=True)
 
 
@@ -216,7 +217,7 @@ def test_declining_keeps_the_value_and_the_connection(app, flow):
     assert "working connection?" not in text and OTHER_CLIENT_ID not in text
     assert f"Connected as <strong>{ACCOUNT}</strong>" in text
     with app.app_context():
-        assert db.session.execute(db.select(SettingChange)).first() is None
+        assert db.session.execute(db.select(AuditEvent)).first() is None
 
 
 def test_confirming_saves_and_the_connection_needs_a_reconnect(app, flow):
