@@ -101,7 +101,7 @@ def explain(error: BaseException, *, heading: str = "", again: str = TRY_AGAIN, 
         return Explanation(
             "The secure connection to the server failed",
             "Check the server's name and port; its certificate must be valid for that name.",
-            code=error.reason,
+            code=getattr(error, "reason", None),
         )
     if isinstance(error, ConnectionError):
         return Explanation("The server could not be reached", again, retry_after=RETRY_SOON_SECONDS)

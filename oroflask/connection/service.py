@@ -296,6 +296,11 @@ def site_grant() -> MicrosoftGrant | None:
     return db.session.execute(select(MicrosoftGrant).where(MicrosoftGrant.purpose == SITE)).scalar_one_or_none()
 
 
+def audit_subject(grant: MicrosoftGrant) -> str:
+    """Name the grant in the audit log: the site's as its row of Microsoft Settings."""
+    return SITE_SUBJECT if grant.purpose == SITE else f"{grant.purpose} {grant.account}"
+
+
 def disable(user: SignedInUser) -> None:
     """Turn emails sync off and delete the site's stored tokens, recording it."""
     connection = site_grant()

@@ -17,8 +17,8 @@ from ..extensions import db
 from ..failures import Failure, explain
 from ..microsoft import identity
 from ..microsoft.errors import MicrosoftError, ProviderUnavailable
-from .models import SITE, MicrosoftGrant
-from .service import registration
+from .models import MicrosoftGrant
+from .service import audit_subject, registration
 
 REFRESH_MARGIN = timedelta(minutes=5)
 LEASE = timedelta(seconds=60)
@@ -89,13 +89,6 @@ def idle_grants(idle: timedelta) -> list[MicrosoftGrant]:
             .order_by(MicrosoftGrant.id)
         ).scalars()
     )
-
-
-def subject(grant: MicrosoftGrant) -> str:
-    """Name the grant in the audit log."""
-    if grant.purpose == SITE:
-        return "oAuth 2.0 for Office 365 emails sync"
-    return f"{grant.purpose} {grant.account}"
 
 
 def _read(grant_id: int) -> MicrosoftGrant:
@@ -179,7 +172,7 @@ def _declare_dead(grant_id: int, refresh_token: str, error: MicrosoftError) -> N
     if stored is None or decrypt(stored) != refresh_token:
         return
     grant.reconnect_reason = explain(error).summary[:500]
-    audit.record(None, CONNECTION, subject(grant), f"reconnect needed: {grant.reconnect_reason}")
+    audit.record(None, CONNECTION, audit_subject(grant), f"reconnect needed: {grant.reconnect_reason}")
     db.session.commit()
     current_app.logger.warning(
         "The Microsoft grant %s of %s needs a reconnect: %s", grant.id, grant.account, grant.reconnect_reason
