@@ -35,8 +35,9 @@ class Explanation:
     @property
     def summary(self) -> str:
         """Say what went wrong in one line, with its code: "The client secret is wrong (AADSTS7000215)"."""
-        headline = self.title or self.action.rstrip(".")
-        return f"{headline} ({self.code})" if self.code else headline
+        if not self.title:
+            return self.action
+        return f"{self.title} ({self.code})" if self.code else self.title
 
     @property
     def sentence(self) -> str:

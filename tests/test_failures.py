@@ -71,7 +71,7 @@ def test_where_it_is_shown_says_how_to_try_again():
 def test_a_missing_setting_takes_the_heading_of_what_it_stopped():
     error = NotReady("Enter the Client Secret first.")
     assert explain(error).sentence == "Enter the Client Secret first."
-    assert explain(error).summary == "Enter the Client Secret first"
+    assert explain(error).summary == "Enter the Client Secret first."
     stopped = explain(error, heading="Enable cannot start")
     assert (stopped.title, stopped.action) == ("Enable cannot start", "Enter the Client Secret first.")
     assert not stopped.reconnect

@@ -276,3 +276,19 @@ def test_a_grant_declared_dead_is_recorded_without_an_actor(app, flow, idp):
     assert events[-1][2].startswith("reconnect needed: The authorization was revoked") and "AADSTS50173" in events[-1][2]
     with app.app_context():
         assert db.session.execute(select(AuditEvent.actor_id).order_by(AuditEvent.id.desc())).first()[0] is None
+
+
+def test_refresh_tokens_says_which_failures_pass_and_which_need_the_settings(app, flow, idp, runner):
+    connect_as(flow, ACCOUNT)
+    behave(idp, token_status=503)
+    passing = runner.invoke(args=["refresh-tokens", "--idle-days", "0"])
+    assert passing.exit_code == 1
+    assert f"{ACCOUNT}: not refreshed, will retry: Microsoft" in passing.output
+
+    behave(idp, token_status=None)
+    app.config["MICROSOFT_CLIENT_SECRET"] = ""
+    unset = runner.invoke(args=["refresh-tokens", "--idle-days", "0"])
+    assert unset.exit_code == 1
+    assert f"{ACCOUNT}: not refreshed: Enter the Client Secret first." in unset.output
+    with app.app_context():
+        assert service.site_grant().reconnect_reason is None
