@@ -20,6 +20,7 @@ ONE_SITE = sa.text("purpose = 'site'")
 
 def upgrade():
     op.rename_table("microsoft_connection", "microsoft_grant")
+    _rename_postgresql_names("microsoft_connection", "microsoft_grant")
     with op.batch_alter_table("microsoft_grant") as batch:
         batch.add_column(sa.Column("purpose", sa.String(length=16), nullable=False, server_default="site"))
         batch.add_column(sa.Column("user_id", sa.Integer(), nullable=True))
@@ -75,3 +76,12 @@ def downgrade():
         batch.drop_column("user_id")
         batch.drop_column("purpose")
     op.rename_table("microsoft_grant", "microsoft_connection")
+    _rename_postgresql_names("microsoft_grant", "microsoft_connection")
+
+
+def _rename_postgresql_names(old: str, new: str) -> None:
+    # PostgreSQL keeps the old table's name in its primary key and its id sequence: rename them,
+    # so that they are named as if the table had been created under its new name.
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(f"ALTER TABLE {new} RENAME CONSTRAINT {old}_pkey TO {new}_pkey")
+        op.execute(f"ALTER SEQUENCE {old}_id_seq RENAME TO {new}_id_seq")
