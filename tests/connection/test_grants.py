@@ -292,3 +292,13 @@ def test_refresh_tokens_says_which_failures_pass_and_which_need_the_settings(app
     assert f"{ACCOUNT}: not refreshed: Enter the Client Secret first." in unset.output
     with app.app_context():
         assert service.site_grant().reconnect_reason is None
+
+
+def test_a_grant_outlives_the_account_that_made_it(app, flow, idp):
+    connect_as(flow, ACCOUNT)
+    with app.app_context():
+        site_id = service.site_grant().id
+        db.session.execute(db.delete(User).where(User.email == ADMIN_EMAIL))
+        db.session.commit()
+        assert db.session.get(MicrosoftGrant, site_id).user_id is None
+    assert introspect(idp, access_token(app, site_id))["email"] == ACCOUNT

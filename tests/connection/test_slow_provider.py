@@ -5,7 +5,6 @@ import pytest
 
 from oroflask.connection import tokens
 from oroflask.connection.service import site_grant
-from oroflask.extensions import db
 from oroflask.microsoft.errors import ProviderUnavailable
 
 from .conftest import PAGE, htmx
