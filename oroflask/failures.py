@@ -9,8 +9,7 @@ more entry of `EXPLAINED`; the callers stay as they are.
 import ssl
 from dataclasses import dataclass
 
-from .microsoft.errors import MicrosoftError, ProviderUnavailable
-from .microsoft.identity import IdTokenRejected, UnusableAnswer
+from .microsoft.errors import IdTokenRejected, MicrosoftError, ProviderUnavailable, UnusableAnswer
 
 # How long a failure that passes by itself (a server down, too slow) is best left before trying again.
 RETRY_SOON_SECONDS = 60.0

@@ -8,8 +8,7 @@ import pytest
 from oroflask.connection.service import NotReady
 from oroflask.connection.tokens import NotConnected, ReconnectNeeded
 from oroflask.failures import EXPLAINED, RETRY_SOON_SECONDS, Explanation, Failure, explain
-from oroflask.microsoft.errors import MicrosoftError, ProviderUnavailable
-from oroflask.microsoft.identity import IdTokenRejected, UnusableAnswer
+from oroflask.microsoft.errors import IdTokenRejected, MicrosoftError, ProviderUnavailable, UnusableAnswer
 
 TRACE = "0c3f5e2a-1b4d-4c6e-8f7a-9b0c1d2e3f40"
 CORRELATION = "7d8e9f0a-1b2c-4d3e-8f5a-6b7c8d9e0f1a"

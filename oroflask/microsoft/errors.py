@@ -206,6 +206,15 @@ class ProviderUnavailable(Exception):
     """Microsoft could not be reached, was too slow, or answered with a server error."""
 
 
+class IdTokenRejected(Exception):
+    """The id_token failed a check; the message names the check, never the token."""
+
+
+class UnusableAnswer(Exception):
+    """Microsoft's answer on the Redirect URI cannot be redeemed; the message says why, never the
+    code or a token."""
+
+
 def _identifier(value) -> str | None:
     if isinstance(value, str) and re.fullmatch(r"[0-9a-fA-F-]{1,64}", value):
         return value
