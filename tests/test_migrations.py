@@ -12,6 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from oroflask import create_app
 from oroflask.database import MIGRATIONS
@@ -150,3 +151,67 @@ def test_the_record_of_setting_changes_moves_into_the_audit_log(empty_app):
         flask_migrate.downgrade(revision="0004")
         fields = db.session.execute(text("SELECT field, change FROM setting_change ORDER BY id")).all()
         assert [tuple(row) for row in fields] == [("tenant", "set to common"), ("tenant", "removed")]
+
+
+CONNECTION_ROW = {
+    "id": 1,
+    "account": "adele@contoso.onmicrosoft.com",
+    "client_id": "0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d",
+    "tenant": "contoso.onmicrosoft.com",
+    "tenant_id": "6babcaad-604b-40ac-a9d7-9fd97c0b779f",
+    "scopes": "openid offline_access",
+    "access_token_encrypted": "gAAAA-access",
+    "refresh_token_encrypted": "gAAAA-refresh",
+    "access_token_expires_at": "2026-12-01 11:00:00+00:00",
+    "connected_at": "2026-11-30 10:00:00+00:00",
+    "reconnect_reason": "The authorization was revoked (AADSTS50173)",
+}
+CONNECTION_COLUMNS = ", ".join(CONNECTION_ROW)
+CONNECTION_VALUES = ", ".join(f":{column}" for column in CONNECTION_ROW)
+
+
+def test_the_microsoft_connection_becomes_the_sites_grant_and_back(empty_app):
+    with empty_app.app_context():
+        flask_migrate.upgrade(revision="0005")
+        db.session.execute(text(
+            "INSERT INTO \"user\" (id, email, password_hash, role, created_at) "
+            "VALUES (3, 'admin@example.com', 'x', 'admin', '2026-11-30 09:00:00+00:00')"
+        ))
+        db.session.execute(text(f"INSERT INTO microsoft_connection ({CONNECTION_COLUMNS}) VALUES ({CONNECTION_VALUES})"), CONNECTION_ROW)
+        db.session.execute(text(
+            "INSERT INTO authorization_attempt (id, user_id, client_id, tenant, redirect_uri, same_window, status, "
+            "created_at, finished_at, account) VALUES ('attempt-1', 3, :client_id, :tenant, 'http://localhost/cb', "
+            "false, 'succeeded', '2026-11-30 09:59:00+00:00', '2026-11-30 10:00:00+00:00', :account)"
+        ), CONNECTION_ROW)
+        db.session.commit()
+
+        flask_migrate.upgrade(revision="0007")
+        grant = db.session.execute(text(
+            f"SELECT {CONNECTION_COLUMNS}, purpose, user_id FROM microsoft_grant"
+        )).mappings().one()
+        assert {column: grant[column] for column in ("id", "account", "client_id", "tenant_id", "scopes",
+                "access_token_encrypted", "refresh_token_encrypted", "reconnect_reason")} == {
+            column: CONNECTION_ROW[column] for column in ("id", "account", "client_id", "tenant_id", "scopes",
+            "access_token_encrypted", "refresh_token_encrypted", "reconnect_reason")
+        }
+        assert (grant["purpose"], grant["user_id"]) == ("site", 3)
+        attempt = db.session.execute(text("SELECT purpose, grant_id FROM authorization_attempt")).one()
+        assert tuple(attempt) == ("site", None)
+        # At most one grant is the site's; mailboxes may have many.
+        db.session.execute(text(
+            f"INSERT INTO microsoft_grant ({CONNECTION_COLUMNS}, purpose) "
+            f"VALUES ({CONNECTION_VALUES.replace(':id', '2')}, 'mailbox')"
+        ), CONNECTION_ROW)
+        db.session.commit()
+        with pytest.raises(IntegrityError):
+            db.session.execute(text(
+                f"INSERT INTO microsoft_grant ({CONNECTION_COLUMNS}, purpose) "
+                f"VALUES ({CONNECTION_VALUES.replace(':id', '3')}, 'site')"
+            ), CONNECTION_ROW)
+        db.session.rollback()
+
+        flask_migrate.downgrade(revision="0005")
+        rows = db.session.execute(text(f"SELECT {CONNECTION_COLUMNS} FROM microsoft_connection")).mappings().all()
+        assert [row["id"] for row in rows] == [1]
+        assert rows[0]["refresh_token_encrypted"] == "gAAAA-refresh"
+        assert "microsoft_grant" not in tables(empty_app)

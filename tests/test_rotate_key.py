@@ -9,7 +9,8 @@ from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import event, update
 
 from oroflask import create_app
-from oroflask.connection.models import MicrosoftConnection
+from oroflask.connection.models import SITE, MicrosoftGrant
+from oroflask.connection.service import site_grant
 from oroflask.database import utcnow
 from oroflask.encryption import decrypt, encrypt
 from oroflask.extensions import db
@@ -29,8 +30,8 @@ keys_in_the_instance_folder = pytest.mark.app_config(ENCRYPTION_KEYS="")
 def store_connection(app) -> None:
     with app.app_context():
         db.session.add(
-            MicrosoftConnection(
-                id=1,
+            MicrosoftGrant(
+                purpose=SITE,
                 account="adele@contoso.onmicrosoft.com",
                 client_id="0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d",
                 tenant="contoso.onmicrosoft.com",
@@ -48,7 +49,7 @@ def stored_ciphertexts(app) -> list[str]:
     """Return every encrypted value stored: the client secret, the access and refresh tokens."""
     with app.app_context():
         settings = db.session.get(MicrosoftSettings, 1)
-        connection = db.session.get(MicrosoftConnection, 1)
+        connection = site_grant()
         return [
             settings.client_secret_encrypted,
             connection.access_token_encrypted,
@@ -168,7 +169,7 @@ def test_the_environment_variable_is_named_when_keys_come_from_it(app, config, r
 def test_a_value_no_key_can_read_is_left_and_reported(stored, app, config, runner):
     lost = Fernet(Fernet.generate_key()).encrypt(b"lost").decode()
     with app.app_context():
-        db.session.execute(update(MicrosoftConnection).values(access_token_encrypted=lost))
+        db.session.execute(update(MicrosoftGrant).values(access_token_encrypted=lost))
         db.session.commit()
 
     result = runner.invoke(args=["rotate-key"])
@@ -184,14 +185,18 @@ def test_a_token_refreshed_during_the_rotation_is_not_overwritten(stored, app, r
     """A worker stores refreshed tokens between the command's reading them and its writing."""
     with app.app_context():
         engine = db.engine
+        # SQLite lets no other writer in once the command has written anything: without a saved
+        # secret (re-encrypted before the grants' tokens), the tokens are the first values written.
+        db.session.execute(update(MicrosoftSettings).values(client_secret_encrypted=None))
+        db.session.commit()
     refreshed = []
 
     def worker_refreshes(connection, cursor, statement, *args):
-        if not refreshed and statement.startswith("UPDATE microsoft_connection SET access_token_encrypted"):
+        if not refreshed and statement.startswith("UPDATE microsoft_grant SET access_token_encrypted"):
             refreshed.append(True)
             with app.app_context(), engine.begin() as other:
                 other.execute(
-                    update(MicrosoftConnection).values(
+                    update(MicrosoftGrant).values(
                         access_token_encrypted=encrypt("refreshed access token"),
                         refresh_token_encrypted=encrypt("refreshed refresh token"),
                     )

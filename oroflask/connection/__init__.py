@@ -1,4 +1,5 @@
-"""Enable: authorizing the application with Microsoft, its status, and keeping it alive."""
+"""Microsoft grants: Enable authorizing the site with Microsoft, its status, and the token store
+that keeps every grant alive."""
 
 from flask import Blueprint
 

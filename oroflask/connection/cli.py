@@ -1,12 +1,11 @@
-"""`flask --app wsgi refresh-tokens`: keep unused connections from expiring."""
+"""`flask --app wsgi refresh-tokens`: keep unused grants from expiring."""
 
 from datetime import timedelta
 
 import click
 
-from ..microsoft import tokens
-from ..microsoft.errors import MicrosoftError, ProviderUnavailable, explain
-from . import bp, service
+from ..failures import EXPLAINED, explain
+from . import bp, tokens
 
 
 @bp.cli.command("refresh-tokens")
@@ -15,29 +14,26 @@ from . import bp, service
     default=30,
     show_default=True,
     type=click.IntRange(0, 80),
-    help="Refresh connections whose refresh token was not used for this many days.",
+    help="Refresh grants whose refresh token was not used for this many days.",
 )
 def refresh_tokens(idle_days: int) -> None:
-    """Refresh idle Microsoft connections so that the 90-day inactivity window never closes."""
+    """Refresh idle Microsoft grants (the site's and every mailbox's) so that the 90-day
+    inactivity window never closes."""
     failed = False
-    for connection in tokens.idle_connections(timedelta(days=idle_days)):
+    for grant in tokens.idle_grants(timedelta(days=idle_days)):
         try:
-            tokens.refresh_now(service.registration(), connection.id)
-        except service.NotReady as error:
-            click.echo(f"{connection.account}: not refreshed: {error}", err=True)
-            failed = True
-        except tokens.ReconnectNeeded as error:
-            click.echo(f"{connection.account}: reconnect needed: {error}", err=True)
-            failed = True
-        except MicrosoftError as error:
+            tokens.refresh_now(grant.id)
+        except EXPLAINED as error:
             explanation = explain(error)
-            verdict = "reconnect needed" if error.reconnect_needed else "not refreshed"
-            click.echo(f"{connection.account}: {verdict}: {explanation.title} ({explanation.code})", err=True)
-            failed = True
-        except ProviderUnavailable as error:
-            click.echo(f"{connection.account}: not refreshed, will retry: {error}", err=True)
+            if explanation.reconnect:
+                verdict = "reconnect needed"
+            elif explanation.retry_after is not None:
+                verdict = "not refreshed, will retry"
+            else:
+                verdict = "not refreshed"
+            click.echo(f"{grant.account}: {verdict}: {explanation.summary}", err=True)
             failed = True
         else:
-            click.echo(f"{connection.account}: refreshed")
+            click.echo(f"{grant.account}: refreshed")
     if failed:
         raise SystemExit(1)

@@ -1,14 +1,18 @@
-"""The stored Microsoft connection (tokens encrypted) and the authorization attempts that make it."""
+"""The Microsoft grants (tokens encrypted) and the authorization attempts that make them."""
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..database import UTCDateTime, utcnow
 from ..extensions import db
 
-CONNECTION_ID = 1
+# What a grant, and the attempt that makes it, is for: the site's connection made by Enable on
+# Microsoft Settings (one at most), or a mailbox's own.
+SITE = "site"
+MAILBOX = "mailbox"
+PURPOSES = (SITE, MAILBOX)
 
 PENDING = "pending"
 REDEEMING = "redeeming"
@@ -18,12 +22,24 @@ CLOSED = "closed"
 TERMINAL = (SUCCEEDED, FAILED, CLOSED)
 
 
-class MicrosoftConnection(db.Model):
-    """The application's authorization with Microsoft; `reconnect_reason` set means it is dead."""
+class MicrosoftGrant(db.Model):
+    """One authorization with Microsoft and its tokens; `reconnect_reason` set means it is dead."""
 
-    __tablename__ = "microsoft_connection"
+    __tablename__ = "microsoft_grant"
+    __table_args__ = (
+        Index(
+            "ix_microsoft_grant_one_site",
+            "purpose",
+            unique=True,
+            sqlite_where=text(f"purpose = '{SITE}'"),
+            postgresql_where=text(f"purpose = '{SITE}'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    # Who signed in with Microsoft for it; the grant outlives the account.
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"), index=True)
     account: Mapped[str] = mapped_column(String(254))
     client_id: Mapped[str] = mapped_column(String(36))
     tenant: Mapped[str] = mapped_column(String(255))
@@ -41,12 +57,18 @@ class MicrosoftConnection(db.Model):
 
 
 class AuthorizationAttempt(db.Model):
-    """One click on Enable: pending until Microsoft's answer reaches the callback, or it expires."""
+    """One sign-in with Microsoft for a grant (a click on Enable): pending until Microsoft's
+    answer reaches the callback, or it expires."""
 
     __tablename__ = "authorization_attempt"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(16), default=SITE)
+    # The grant that the sign-in renews, when there is one already.
+    grant_id: Mapped[int | None] = mapped_column(
+        ForeignKey("microsoft_grant.id", ondelete="SET NULL"), index=True
+    )
     state_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     client_id: Mapped[str] = mapped_column(String(36))
     tenant: Mapped[str] = mapped_column(String(255))

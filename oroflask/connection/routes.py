@@ -7,6 +7,7 @@ from flask_login import current_user
 
 from ..auth.access import admin_required
 from ..auth.forms import EmptyForm
+from ..failures import EXPLAINED, explain
 from ..htmx import is_htmx_request, redirect_to
 from ..settings import PAGE
 from ..settings import routes as settings_page  # what Enable and Verify answer without JavaScript
@@ -29,14 +30,17 @@ def start():
     form = MicrosoftSettingsForm()
     if not form.validate():
         return _refused_settings(form, "Nothing was started: correct the marked settings.")
-    settings_service.save(form.changes(), current_user, form.secret_expires_on())
+    changes = form.changes()
+    service.record_end_by_settings(settings_service.load(), changes, current_user)
+    settings_service.save(changes, current_user, form.secret_expires_on())
     redirect_uri = settings_service.redirect_uri(request.host_url)
     try:
         attempt = service.start(current_user, redirect_uri)
-    except service.NotReady as error:
+    except EXPLAINED as error:
+        problem = explain(error).sentence
         if is_htmx_request():
-            return render_template("connection/_status.html", problem=str(error)), 422
-        flash(str(error), "error")
+            return render_template("connection/_status.html", problem=problem), 422
+        flash(problem, "error")
         return redirect(url_for("settings.microsoft"))
     begin_url = url_for("connection.begin", attempt_id=attempt.id)
     if not is_htmx_request():
@@ -137,7 +141,7 @@ def disable():
     """Ask for confirmation, then turn emails sync off and delete the stored tokens."""
     form = EmptyForm()
     if request.method == "POST" and form.validate_on_submit():
-        service.disable()
+        service.disable(current_user)
         flash("Emails sync is disabled and the stored tokens are deleted.", "success")
         return redirect_to(url_for("settings.microsoft"))
     if is_htmx_request():

@@ -1,5 +1,5 @@
-"""Authorizing the application with Microsoft, without HTTP: attempts, the callback's outcome,
-the stored connection and what the page shows of it."""
+"""Authorizing with Microsoft, without HTTP: attempts, the callback's outcome, the grants it
+stores (the site's connection made by Enable) and what the page shows of them."""
 
 import hashlib
 import secrets
@@ -11,31 +11,40 @@ from urllib.parse import urlsplit
 from flask import current_app
 from sqlalchemy import Row, bindparam, select, update
 
+from .. import audit
+from ..audit.models import CONNECTION
 from ..auth.access import SignedInUser
 from ..database import utcnow
 from ..encryption import UndecryptableError, decrypt, encrypt
 from ..extensions import db
+from ..failures import EXPLAINED, Explanation, Failure, explain
 from ..microsoft import identity
-from ..microsoft.errors import MicrosoftError, ProviderUnavailable, explain
 from ..settings import service as settings_service
 from ..settings.models import MicrosoftSettings
 from .models import (
     CLOSED,
-    CONNECTION_ID,
     FAILED,
     PENDING,
     REDEEMING,
+    SITE,
     SUCCEEDED,
     AuthorizationAttempt,
-    MicrosoftConnection,
+    MicrosoftGrant,
 )
 
 ATTEMPT_LIFETIME = timedelta(minutes=10)
 SECRET_EXPIRY_WARNING = timedelta(days=30)
 
 
-class NotReady(Exception):
-    """Enable cannot start: a setting is missing or the configuration is wrong."""
+# How the site's connection is named in the audit log: as the row of Microsoft Settings that makes it.
+SITE_SUBJECT = "oAuth 2.0 for Office 365 emails sync"
+
+
+class NotReady(Failure):
+    """Nothing can be authorized: a setting is missing or the configuration is wrong."""
+
+    def __init__(self, action: str):
+        super().__init__("", action)
 
 
 class CallbackRefused(Exception):
@@ -97,12 +106,20 @@ def sign_in_origin() -> str | None:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def start(user: SignedInUser, redirect_uri: str) -> AuthorizationAttempt:
-    """Record a pending authorization attempt for this admin."""
+def start(user: SignedInUser, redirect_uri: str, purpose: str = SITE, grant_id: int | None = None) -> AuthorizationAttempt:
+    """Record a pending authorization attempt of this user for a grant of `purpose`.
+
+    `grant_id` names the grant that the sign-in renews; the site's is found by its purpose.
+    """
     current = registration()
+    if purpose == SITE:
+        site = site_grant()
+        grant_id = site.id if site else None
     attempt = AuthorizationAttempt(
         id=secrets.token_urlsafe(16),
         user_id=user.id,
+        purpose=purpose,
+        grant_id=grant_id,
         client_id=current.client_id,
         tenant=current.tenant,
         redirect_uri=redirect_uri,
@@ -174,12 +191,8 @@ def begin(attempt: AuthorizationAttempt, same_window: bool) -> str | None:
         sign_in = identity.authorization_request(
             registration(tenant=attempt.tenant), attempt.redirect_uri, state
         )
-    except NotReady as error:
-        _finish(attempt, FAILED, title="Enable cannot start", action=str(error))
-    except MicrosoftError as error:
-        _fail_explained(attempt, error)
-    except ProviderUnavailable as error:
-        _finish(attempt, FAILED, title=_unavailable_title(error), action="Try again in a moment.")
+    except EXPLAINED as error:
+        _fail(attempt, explain(error, heading="Enable cannot start", redirect_uri=attempt.redirect_uri))
     else:
         attempt.code_verifier_encrypted = encrypt(sign_in.code_verifier)
         attempt.nonce_encrypted = encrypt(sign_in.nonce)
@@ -226,7 +239,7 @@ def complete(user: SignedInUser, answer: Mapping[str, str], opened_here: str | N
         raise CallbackRefused("This authorization was already used. Click Enable to start again.")
     db.session.refresh(attempt)
     try:
-        _redeem(attempt, answer)
+        _redeem(user, attempt, answer)
     except Exception:
         # Whatever went wrong, the page must not wait ten minutes for an attempt left redeeming.
         db.session.rollback()
@@ -235,44 +248,36 @@ def complete(user: SignedInUser, answer: Mapping[str, str], opened_here: str | N
     return attempt
 
 
-def _redeem(attempt: AuthorizationAttempt, answer: Mapping[str, str]) -> None:
+def _redeem(user: SignedInUser, attempt: AuthorizationAttempt, answer: Mapping[str, str]) -> None:
     try:
-        grant = identity.complete_authorization(
+        granted = identity.complete_authorization(
             registration(tenant=attempt.tenant),
             answer,
             redirect_uri=attempt.redirect_uri,
-            code_verifier=decrypt(attempt.code_verifier_encrypted),
-            nonce=decrypt(attempt.nonce_encrypted),
+            code_verifier=_decrypt_during_authorization(attempt.code_verifier_encrypted),
+            nonce=_decrypt_during_authorization(attempt.nonce_encrypted),
         )
-    except NotReady as error:
-        _finish(attempt, FAILED, title="The settings changed during the authorization", action=str(error))
-    except UndecryptableError:
-        _finish(
+    except EXPLAINED as error:
+        _fail(
             attempt,
-            FAILED,
-            title="The encryption keys changed during the authorization",
-            action="Click Enable to start again.",
-        )
-    except MicrosoftError as error:
-        _fail_explained(attempt, error)
-    except ProviderUnavailable as error:
-        _finish(attempt, FAILED, title=_unavailable_title(error), action="Click Enable to try again.")
-    except identity.UnusableAnswer as error:
-        _finish(
-            attempt,
-            FAILED,
-            title="Microsoft's answer could not be used",
-            action=f"{error}. Click Enable to try again.",
-        )
-    except identity.IdTokenRejected as error:
-        _finish(
-            attempt,
-            FAILED,
-            title="Microsoft's answer failed a security check",
-            action=f"Nothing was stored: {error}. Click Enable to try again.",
+            explain(
+                error,
+                heading="The settings changed during the authorization",
+                again="Click Enable to try again.",
+                redirect_uri=attempt.redirect_uri,
+            ),
         )
     else:
-        _connect(attempt, grant)
+        _COMPLETIONS[attempt.purpose](user, attempt, granted)
+
+
+def _decrypt_during_authorization(ciphertext: str | None) -> str:
+    try:
+        return decrypt(ciphertext)
+    except UndecryptableError:
+        raise Failure(
+            "The encryption keys changed during the authorization", "Click Enable to start again."
+        ) from None
 
 
 def closed(attempt: AuthorizationAttempt) -> None:
@@ -286,18 +291,45 @@ def closed(attempt: AuthorizationAttempt) -> None:
         )
 
 
-def disable() -> None:
-    """Turn emails sync off and delete the stored tokens."""
-    connection = db.session.get(MicrosoftConnection, CONNECTION_ID)
+def site_grant() -> MicrosoftGrant | None:
+    """Return the site's grant, made by Enable on Microsoft Settings, or None."""
+    return db.session.execute(select(MicrosoftGrant).where(MicrosoftGrant.purpose == SITE)).scalar_one_or_none()
+
+
+def audit_subject(grant: MicrosoftGrant) -> str:
+    """Name the grant in the audit log: the site's as its row of Microsoft Settings."""
+    return SITE_SUBJECT if grant.purpose == SITE else f"{grant.purpose} {grant.account}"
+
+
+def disable(user: SignedInUser) -> None:
+    """Turn emails sync off and delete the site's stored tokens, recording it."""
+    connection = site_grant()
     if connection is not None:
         db.session.delete(connection)
+        audit.record(user, CONNECTION, SITE_SUBJECT, f"ended by Disable (was connected as {connection.account})")
     settings_service.load().emails_sync_enabled = False
     db.session.commit()
 
 
+def record_end_by_settings(settings: MicrosoftSettings, changes: dict, user: SignedInUser) -> None:
+    """Record in the audit log that saving `changes` ends the site's connection, when it does.
+
+    Added to the session only: it is committed with the settings it describes.
+    """
+    setting = _setting_that_ends(settings, changes)
+    if setting:
+        connection = site_grant()
+        audit.record(
+            user,
+            CONNECTION,
+            SITE_SUBJECT,
+            f"ended: the {settings_service.FIELDS[setting].label} changed (was connected as {connection.account})",
+        )
+
+
 def view(settings: MicrosoftSettings) -> ConnectionView:
     """Describe the connection for the page, deriving "authorization needed" from the settings."""
-    connection = db.session.get(MicrosoftConnection, CONNECTION_ID)
+    connection = site_grant()
     if connection is None:
         return ConnectionView("not_connected", sync_enabled=settings.emails_sync_enabled)
     reason = connection.reconnect_reason or _settings_changed(settings, connection)
@@ -313,20 +345,31 @@ def view(settings: MicrosoftSettings) -> ConnectionView:
 
 def ended_by(settings: MicrosoftSettings, changes: dict) -> str | None:
     """Say how saving `changes` would end a working connection; None when it would keep working."""
-    connection = db.session.get(MicrosoftConnection, CONNECTION_ID)
-    if connection is None or connection.reconnect_reason or _settings_changed(settings, connection):
+    setting = _setting_that_ends(settings, changes)
+    if setting is None:
         return None
-    values = settings_service.values_after(settings, changes)
-    if values["client_id"] != connection.client_id:
+    connection = site_grant()
+    if setting == "client_id":
         owner = f"the application {connection.client_id}"
-    elif values["tenant"] not in (connection.tenant, connection.tenant_id):
-        owner = f"the directory {connection.tenant}"
     else:
-        return None
+        owner = f"the directory {connection.tenant}"
     return (
         f"The stored authorization (connected as {connection.account}) belongs to {owner}: "
         "saving ends the connection, and mail sync stops until someone clicks Enable again."
     )
+
+
+def _setting_that_ends(settings: MicrosoftSettings, changes: dict) -> str | None:
+    """Return the name of the setting whose change would end the working site connection, or None."""
+    connection = site_grant()
+    if connection is None or connection.reconnect_reason or _settings_changed(settings, connection):
+        return None
+    values = settings_service.values_after(settings, changes)
+    if values["client_id"] != connection.client_id:
+        return "client_id"
+    if values["tenant"] not in (connection.tenant, connection.tenant_id):
+        return "tenant"
+    return None
 
 
 def enable_row(settings: MicrosoftSettings) -> dict:
@@ -350,17 +393,14 @@ def verify(changes: dict | None = None) -> VerifyResult:
                 {},
             )
         identity.check_credentials(current)
-    except NotReady as error:
-        return VerifyResult(False, str(error), {})
-    except ProviderUnavailable as error:
-        return VerifyResult(False, f"{_unavailable_title(error)}. Try again in a moment.", {})
-    except MicrosoftError as error:
+    except EXPLAINED as error:
         explanation = explain(error)
-        text = f"{explanation.title} ({explanation.code}). {explanation.action}"
         if explanation.field:
             label = settings_service.FIELDS[explanation.field].label
-            return VerifyResult(False, f"Verification failed: the {label} was refused.", {explanation.field: text})
-        return VerifyResult(False, text, {})
+            return VerifyResult(
+                False, f"Verification failed: the {label} was refused.", {explanation.field: explanation.sentence}
+            )
+        return VerifyResult(False, explanation.sentence, {})
     return VerifyResult(True, "The directory, the Application (Client) ID and the client secret are valid.", {})
 
 
@@ -382,7 +422,7 @@ def secret_expiry_warning(expires_on: date | None, today: date | None = None) ->
     return None
 
 
-def _settings_changed(settings: MicrosoftSettings, connection: MicrosoftConnection) -> str | None:
+def _settings_changed(settings: MicrosoftSettings, connection: MicrosoftGrant) -> str | None:
     fields = settings_service.FIELDS
     client_id = settings_service.effective_value(settings, fields["client_id"])
     tenant = settings_service.effective_value(settings, fields["tenant"])
@@ -393,9 +433,26 @@ def _settings_changed(settings: MicrosoftSettings, connection: MicrosoftConnecti
     return None
 
 
-def _connect(attempt: AuthorizationAttempt, grant: identity.Grant) -> None:
-    missing = list(grant.missing_scopes)
-    if not grant.refresh_token:
+def _connect_site(user: SignedInUser, attempt: AuthorizationAttempt, granted: identity.Grant) -> None:
+    """Store what Enable's sign-in granted as the site's grant, in place of the one before."""
+    connection = site_grant() or MicrosoftGrant(purpose=SITE)
+    if not _store(user, attempt, granted, connection):
+        return
+    settings_service.load().emails_sync_enabled = True
+    audit.record(user, CONNECTION, SITE_SUBJECT, f"connected as {connection.account}")
+    _finish(attempt, SUCCEEDED)
+    current_app.logger.info("Microsoft connected as %s", connection.account)
+
+
+# What completes a sign-in, by what it is for.
+_COMPLETIONS = {SITE: _connect_site}
+
+
+def _store(user: SignedInUser, attempt: AuthorizationAttempt, granted: identity.Grant, grant: MicrosoftGrant) -> bool:
+    """Put the tokens granted in `grant`, uncommitted; tell whether they serve (every permission
+    needed was granted), finishing the attempt as failed when they do not."""
+    missing = list(granted.missing_scopes)
+    if not granted.refresh_token:
         missing.append("offline_access")
     if missing:
         attempt.missing_scopes = " ".join(missing)
@@ -406,34 +463,33 @@ def _connect(attempt: AuthorizationAttempt, grant: identity.Grant) -> None:
             action=f"Missing: {', '.join(missing)}. Add them under API permissions (delegated), "
             "grant admin consent, then click Enable again.",
         )
-        return
-    connection = db.session.get(MicrosoftConnection, CONNECTION_ID) or MicrosoftConnection(id=CONNECTION_ID)
-    connection.account = (grant.account or "")[:254]
-    connection.client_id = attempt.client_id
-    connection.tenant = attempt.tenant
-    connection.tenant_id = (grant.tenant_id or "")[:36]
-    connection.object_id = (grant.object_id or "")[:36] or None
-    connection.scopes = " ".join(grant.scopes)
-    connection.access_token_encrypted = encrypt(grant.access_token)
-    connection.refresh_token_encrypted = encrypt(grant.refresh_token)
-    connection.access_token_expires_at = grant.expires_at
-    connection.connected_at = utcnow()
-    connection.refreshed_at = None
-    connection.reconnect_reason = None
-    db.session.add(connection)
-    settings_service.load().emails_sync_enabled = True
-    attempt.account = connection.account
-    _finish(attempt, SUCCEEDED)
-    current_app.logger.info("Microsoft connected as %s", connection.account)
+        return False
+    grant.user_id = user.id
+    grant.account = (granted.account or "")[:254]
+    grant.client_id = attempt.client_id
+    grant.tenant = attempt.tenant
+    grant.tenant_id = (granted.tenant_id or "")[:36]
+    grant.object_id = (granted.object_id or "")[:36] or None
+    grant.scopes = " ".join(granted.scopes)
+    grant.access_token_encrypted = encrypt(granted.access_token)
+    grant.refresh_token_encrypted = encrypt(granted.refresh_token)
+    grant.access_token_expires_at = granted.expires_at
+    grant.connected_at = utcnow()
+    grant.refreshed_at = None
+    grant.reconnect_reason = None
+    db.session.add(grant)
+    db.session.flush()
+    attempt.grant_id = grant.id
+    attempt.account = grant.account
+    return True
 
 
-def _fail_explained(attempt: AuthorizationAttempt, error: MicrosoftError) -> None:
-    explanation = explain(error, attempt.redirect_uri)
+def _fail(attempt: AuthorizationAttempt, explanation: Explanation) -> None:
     _finish(
         attempt,
         FAILED,
         title=explanation.title,
-        action=explanation.action,
+        action=" ".join(part for part in (explanation.cause, explanation.action) if part),
         code=explanation.code,
         trace_id=explanation.trace_id,
         correlation_id=explanation.correlation_id,
@@ -451,10 +507,6 @@ def _finish(attempt: AuthorizationAttempt, status: str, **details) -> None:
     attempt.code_verifier_encrypted = None
     attempt.nonce_encrypted = None
     db.session.commit()
-
-
-def _unavailable_title(error: ProviderUnavailable) -> str:
-    return f"{str(error)[:1].upper()}{str(error)[1:]}"
 
 
 def _hash(state: str) -> str:

@@ -1,4 +1,5 @@
-"""Microsoft's errors, explained: the AADSTS code's cause and what the admin must do about it."""
+"""Microsoft's errors: the AADSTS code's cause and what the admin must do about it
+(oroflask.failures words them for people)."""
 
 import re
 from dataclasses import dataclass
@@ -205,29 +206,13 @@ class ProviderUnavailable(Exception):
     """Microsoft could not be reached, was too slow, or answered with a server error."""
 
 
-@dataclass(frozen=True)
-class Explanation:
-    """An error as the page shows it."""
-
-    title: str
-    action: str
-    code: str | None
-    field: str | None
-    trace_id: str | None
-    correlation_id: str | None
+class IdTokenRejected(Exception):
+    """The id_token failed a check; the message names the check, never the token."""
 
 
-def explain(error: MicrosoftError, redirect_uri: str = "") -> Explanation:
-    """Return the cause of `error` and what the admin must do, in words."""
-    cause = error.cause
-    return Explanation(
-        title=cause.title,
-        action=cause.action.format(redirect_uri=redirect_uri),
-        code=f"AADSTS{error.code}" if error.code else error.error,
-        field=cause.field,
-        trace_id=error.trace_id,
-        correlation_id=error.correlation_id,
-    )
+class UnusableAnswer(Exception):
+    """Microsoft's answer on the Redirect URI cannot be redeemed; the message says why, never the
+    code or a token."""
 
 
 def _identifier(value) -> str | None:

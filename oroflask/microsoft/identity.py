@@ -25,7 +25,7 @@ from flask import current_app
 from joserfc.errors import JoseError
 from requests.adapters import HTTPAdapter
 
-from .errors import MicrosoftError, ProviderUnavailable
+from .errors import IdTokenRejected, MicrosoftError, ProviderUnavailable, UnusableAnswer
 
 IMAP_SCOPE = "https://outlook.office.com/IMAP.AccessAsUser.All"
 SMTP_SCOPE = "https://outlook.office.com/SMTP.Send"
@@ -40,15 +40,6 @@ DEADLINE_RECHECK_SECONDS = 0.05
 
 # Authlib logs the PKCE verifier at DEBUG level.
 logging.getLogger("authlib").setLevel(logging.INFO)
-
-
-class IdTokenRejected(Exception):
-    """The id_token failed a check; the message names the check, never the token."""
-
-
-class UnusableAnswer(Exception):
-    """Microsoft's answer on the Redirect URI cannot be redeemed; the message says why, never the
-    code or a token."""
 
 
 class DeadlineExceeded(requests.Timeout):

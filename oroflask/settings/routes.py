@@ -33,6 +33,7 @@ def microsoft():
             ends = None if _confirmed() else connection_service.ended_by(service.load(), changes)
             if ends:
                 return render_page(form, confirm=ends, pending_secret=changes["client_secret"])
+            connection_service.record_end_by_settings(service.load(), changes, current_user)
             service.save(changes, current_user, form.secret_expires_on())
             flash("Configuration saved", "success")
             return redirect(url_for("settings.microsoft"))
@@ -90,6 +91,7 @@ def save_field(name: str):
     ends = None if _confirmed() else connection_service.ended_by(settings, changes)
     if ends:
         return _field_response(field, settings, form=form, question=_question(field, ends, default=False))
+    connection_service.record_end_by_settings(settings, changes, current_user)
     changed = service.save(changes, current_user)
     return _field_response(field, settings, saved=bool(changed))
 
@@ -105,6 +107,8 @@ def use_default(name: str):
     ends = connection_service.ended_by(settings, {name: service.USE_DEFAULT}) if on and not _confirmed() else None
     if ends:
         return _field_response(field, settings, question=_question(field, ends, default=True))
+    if on:
+        connection_service.record_end_by_settings(settings, {name: service.USE_DEFAULT}, current_user)
     changed = service.set_use_default(field, on, current_user)
     return _field_response(field, settings, saved=changed)
 

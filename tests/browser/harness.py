@@ -21,7 +21,7 @@ from werkzeug.security import generate_password_hash
 from oroflask import create_app
 from oroflask.auth import service as accounts
 from oroflask.auth.models import User
-from oroflask.connection.models import CONNECTION_ID, MicrosoftConnection
+from oroflask.connection.service import site_grant
 from oroflask.devidp import create_app as create_identity_provider
 from oroflask.devidp.directory import (
     DEFAULT_CLIENT_ID,
@@ -227,7 +227,7 @@ def stored_settings(live: LiveApp) -> dict:
 
 
 def stored_connection(live: LiveApp) -> str | None:
-    """Return the account of the stored Microsoft connection, or None."""
+    """Return the account of the site's stored Microsoft grant, or None."""
     with live.app.app_context():
-        connection = db.session.get(MicrosoftConnection, CONNECTION_ID)
+        connection = site_grant()
         return connection.account if connection else None

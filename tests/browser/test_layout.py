@@ -4,7 +4,7 @@ reach, alerts that look like alerts, a Saved mark that moves nothing and goes aw
 import pytest
 from playwright.sync_api import expect
 
-from oroflask.connection.models import CONNECTION_ID, MicrosoftConnection
+from oroflask.connection.service import site_grant
 from oroflask.extensions import db
 
 from .harness import (
@@ -54,7 +54,7 @@ def fill_with_a_wrong_secret(page) -> None:
 
 def mark_reconnect_needed(live) -> None:
     with live.app.app_context():
-        db.session.get(MicrosoftConnection, CONNECTION_ID).reconnect_reason = REVOKED
+        site_grant().reconnect_reason = REVOKED
         db.session.commit()
 
 

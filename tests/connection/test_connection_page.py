@@ -5,7 +5,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from oroflask.connection.models import MicrosoftConnection
+from oroflask.connection.service import site_grant
 from oroflask.connection.service import secret_expiry_warning
 from oroflask.devidp.directory import DEFAULT_CLIENT_ID, DEFAULT_SECRET_ID, DEFAULT_TENANT_ID
 from oroflask.encryption import decrypt
@@ -116,7 +116,7 @@ def test_disable_asks_then_deletes_the_tokens(app, flow):
     response = flow.client.post(DISABLE, data={"csrf_token": csrf_token(flow.client, PAGE)})
     assert response.status_code == 302
     with app.app_context():
-        assert db.session.get(MicrosoftConnection, 1) is None
+        assert site_grant() is None
         assert not db.session.get(MicrosoftSettings, 1).emails_sync_enabled
     page = flow.client.get(PAGE).get_data(as_text=True)
     assert "Emails sync is disabled and the stored tokens are deleted." in page
@@ -128,7 +128,7 @@ def test_disable_without_the_token_deletes_nothing(app, flow):
     response = flow.client.post(DISABLE, data={})
     assert response.status_code == 400
     with app.app_context():
-        assert db.session.get(MicrosoftConnection, 1) is not None
+        assert site_grant() is not None
 
 
 def test_enable_without_javascript_goes_through_the_same_window(app, flow):
@@ -217,7 +217,8 @@ def test_declining_keeps_the_value_and_the_connection(app, flow):
     assert "working connection?" not in text and OTHER_CLIENT_ID not in text
     assert f"Connected as <strong>{ACCOUNT}</strong>" in text
     with app.app_context():
-        assert db.session.execute(db.select(AuditEvent)).first() is None
+        events = db.session.execute(db.select(AuditEvent)).scalars().all()
+        assert [(event.area, event.change) for event in events] == [("connection", f"connected as {ACCOUNT}")]
 
 
 def test_confirming_saves_and_the_connection_needs_a_reconnect(app, flow):

@@ -12,7 +12,8 @@ import pytest
 from itsdangerous.encoding import base64_decode
 from sqlalchemy import select, update
 
-from oroflask.connection.models import AuthorizationAttempt, MicrosoftConnection
+from oroflask.connection.models import AuthorizationAttempt, MicrosoftGrant
+from oroflask.connection.service import site_grant
 from oroflask.database import utcnow
 from oroflask.devidp.directory import DEFAULT_SECRET_VALUE
 from oroflask.encryption import decrypt
@@ -25,9 +26,9 @@ from .conftest import ACCOUNT, CALLBACK, PAGE, START, behave, htmx, stats
 from .stand_in import Answer
 
 
-def stored_connection(app) -> MicrosoftConnection | None:
+def stored_connection(app) -> MicrosoftGrant | None:
     with app.app_context():
-        connection = db.session.get(MicrosoftConnection, 1)
+        connection = site_grant()
         if connection is not None:
             db.session.expunge(connection)
         return connection

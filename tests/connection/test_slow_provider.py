@@ -3,10 +3,8 @@
 
 import pytest
 
-from oroflask.connection import service
-from oroflask.connection.models import MicrosoftConnection
-from oroflask.extensions import db
-from oroflask.microsoft import tokens
+from oroflask.connection import tokens
+from oroflask.connection.service import site_grant
 from oroflask.microsoft.errors import ProviderUnavailable
 
 from .conftest import PAGE, htmx
@@ -72,9 +70,9 @@ def test_a_refresh_that_dribbles_fails_and_the_connection_stays_usable(app, flow
     app.config["MICROSOFT_AUTHORITY"] = stand_in.authority
     stand_in.answers["token_endpoint"] = dribbled
     with app.app_context(), pytest.raises(ProviderUnavailable, match=TOO_SLOW):
-        tokens.access_token(service.registration())
+        tokens.access_token(site_grant().id)
     with app.app_context():
-        connection = db.session.get(MicrosoftConnection, 1)
+        connection = site_grant()
         assert connection.reconnect_reason is None and connection.refresh_lease_owner is None
     page = flow.client.get(PAGE).get_data(as_text=True)
     assert "Connected as" in page and "Reconnect needed" not in page

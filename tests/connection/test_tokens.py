@@ -9,12 +9,11 @@ import pytest
 import requests
 from sqlalchemy import update
 
-from oroflask.connection import service
-from oroflask.connection.models import MicrosoftConnection
+from oroflask.connection import service, tokens
+from oroflask.connection.models import MicrosoftGrant
 from oroflask.database import utcnow
 from oroflask.encryption import decrypt
 from oroflask.extensions import db
-from oroflask.microsoft import tokens
 from oroflask.microsoft.errors import MicrosoftError, ProviderUnavailable
 from tests.conftest import live_save
 
@@ -34,7 +33,7 @@ def connected(app, flow):
 def stored(app) -> dict:
     """Return the stored connection with its tokens decrypted."""
     with app.app_context():
-        connection = db.session.get(MicrosoftConnection, 1)
+        connection = service.site_grant()
         return {
             "access_token": decrypt(connection.access_token_encrypted),
             "refresh_token": decrypt(connection.refresh_token_encrypted),
@@ -48,7 +47,7 @@ def stored(app) -> dict:
 
 def change_connection(app, **values) -> None:
     with app.app_context():
-        db.session.execute(update(MicrosoftConnection).values(**values))
+        db.session.execute(update(MicrosoftGrant).values(**values))
         db.session.commit()
 
 
@@ -58,7 +57,7 @@ def expire_access_token(app, within: timedelta = timedelta(minutes=-1)) -> None:
 
 def access_token(app) -> str:
     with app.app_context():
-        return tokens.access_token(service.registration())
+        return tokens.access_token(service.site_grant().id)
 
 
 def refreshes(idp: str) -> int:
@@ -112,7 +111,7 @@ def test_simultaneous_callers_share_one_refresh(app, connected, idp):
         with app.app_context():
             start.wait()
             try:
-                results.append(tokens.access_token(service.registration()))
+                results.append(tokens.access_token(service.site_grant().id))
             except BaseException as error:  # reported by the assertion below
                 failures.append(error)
 
@@ -222,7 +221,7 @@ def test_no_token_reaches_the_log(app, connected, idp, caplog):
     access_token(app)
 
     after = stored(app)
-    assert "Refreshed the Microsoft connection" in caplog.text
+    assert "Refreshed the Microsoft grant" in caplog.text
     for token in (before["access_token"], before["refresh_token"], after["access_token"], after["refresh_token"]):
         assert token not in caplog.text
         assert not any(token in str(record.args) for record in caplog.records)
