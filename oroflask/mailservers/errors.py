@@ -259,6 +259,14 @@ def explain(
     )
 
 
+def smtp_refusal(
+    endpoint: Endpoint, address: str, code: int, words: str, secrets: Iterable[str] = ()
+) -> MailServerError:
+    """Return the explained error of an SMTP reply, from the check or from sending a message."""
+    words = " ".join(words.split())
+    return explain(SMTP, smtp_kind(code, words), endpoint, address, server_said=f"{code} {words}", secrets=secrets)
+
+
 def secrets_of(access_token: str, initial_response: str) -> tuple[str, ...]:
     """Return every form a token takes on the wire, so that none of them is ever shown."""
     encoded = base64.b64encode(initial_response.encode()).decode()

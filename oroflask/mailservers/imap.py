@@ -41,6 +41,7 @@ def check_imap(
     context = tls_context(ca_file)
     limit = Deadline(deadline)
     client = None
+    failure = None
 
     def refusal(kind: str, **details) -> MailServerError:
         return explain(IMAP, kind, endpoint, address, secrets=secrets, **details)
@@ -71,18 +72,22 @@ def check_imap(
                 client.logout()
             except (IMAPClientError, OSError):
                 pass  # the check is done; a server that hangs up instead of saying BYE is no failure
-    except MailServerError:
-        raise
+    # Each failure is raised outside its except clause: no exception that might quote a token rides
+    # along as the new one's context.
+    except MailServerError as error:
+        failure = error
     except (IMAPClientError, imaplib.IMAP4.error) as error:
-        raise _imap_refusal(error, limit, refusal) from None
+        failure = _imap_refusal(error, limit, refusal)
     except (OSError, EOFError, ValueError) as error:
         # A socket shut down under a TLS object at the deadline can read as a ValueError.
         if isinstance(error, ValueError) and not isinstance(error, ssl.SSLError) and not limit.expired:
             raise
-        raise _network_refusal(error, limit, refusal) from None
+        failure = _network_refusal(error, limit, refusal)
     finally:
         limit.cancel()
         _close(client)
+    if failure is not None:
+        raise failure
     logger.info("IMAP check of %s at %s: %d folders", address, endpoint, len(folders))
     return ImapCheck(address, endpoint, capabilities, folders)
 

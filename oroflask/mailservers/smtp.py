@@ -7,7 +7,7 @@ import ssl
 from dataclasses import dataclass
 
 from .endpoints import CONNECT_TIMEOUT, DEADLINE, READ_TIMEOUT, Deadline, Endpoint, tls_context, xoauth2
-from .errors import SMTP, MailServerError, explain, network_kind, secrets_of, smtp_kind
+from .errors import SMTP, MailServerError, explain, network_kind, secrets_of, smtp_refusal
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +66,7 @@ def check_smtp(
     def refusal(kind: str, **details) -> MailServerError:
         return explain(SMTP, kind, endpoint, address, secrets=secrets, **details)
 
+    failure = None
     try:
         with limit:
             # Connected by the constructor, which remembers the host for STARTTLS's certificate check
@@ -79,13 +80,13 @@ def check_smtp(
                 server = smtplib.SMTP(endpoint.host, endpoint.port, local_hostname, timeout=timeout)
             limit.watch(lambda: server.sock)
             server.sock.settimeout(read_timeout)
-            _ehlo(server, refusal)
+            _ehlo(server)
             if endpoint.security == "starttls":
                 if not server.has_extn("starttls"):
                     raise refusal("smtp_starttls_unavailable")
                 server.starttls(context=context)
                 server.sock.settimeout(read_timeout)
-                _ehlo(server, refusal)
+                _ehlo(server)
             mechanisms = tuple(server.esmtp_features.get("auth", "").upper().split())
             if "XOAUTH2" not in mechanisms:
                 raise refusal("smtp_no_xoauth2", server_said=f"AUTH {' '.join(mechanisms)}".strip())
@@ -95,36 +96,39 @@ def check_smtp(
                 server.quit()
             except (smtplib.SMTPException, OSError):
                 pass  # signed in is what was checked; a server that hangs up on QUIT is no failure
-    except MailServerError:
-        raise
+    # Each failure is raised outside its except clause: no exception that might quote a token rides
+    # along as the new one's context.
+    except MailServerError as error:
+        failure = error
     except smtplib.SMTPResponseException as error:
-        raise _reply_refusal(error.smtp_code, _text(error.smtp_error), limit, refusal) from None
-    except smtplib.SMTPServerDisconnected:
-        raise (refusal("timeout", seconds=limit.elapsed()) if limit.expired else refusal("connection_closed")) from None
+        if limit.expired:
+            failure = refusal("timeout", seconds=limit.elapsed())
+        else:
+            failure = smtp_refusal(endpoint, address, error.smtp_code, _text(error.smtp_error), secrets)
+    except smtplib.SMTPServerDisconnected as error:
+        # smtplib reports a read time-out as a disconnection.
+        timed_out = limit.expired or "timed out" in str(error)
+        failure = refusal("timeout", seconds=limit.elapsed()) if timed_out else refusal("connection_closed")
     except smtplib.SMTPNotSupportedError:
-        raise refusal("smtp_starttls_unavailable") from None
+        failure = refusal("smtp_starttls_unavailable")
     except (OSError, ValueError) as error:
         if isinstance(error, ValueError) and not isinstance(error, ssl.SSLError) and not limit.expired:
             raise
-        raise _network_refusal(error, limit, refusal) from None
+        failure = _network_refusal(error, limit, refusal)
     finally:
         limit.cancel()
         if server is not None:
             server.close()
+    if failure is not None:
+        raise failure
     logger.info("SMTP check of %s at %s: signed in", address, endpoint)
     return SmtpCheck(address, endpoint, extensions, mechanisms, _size_limit(extensions))
 
 
-def _ehlo(server: smtplib.SMTP, refusal) -> None:
+def _ehlo(server: smtplib.SMTP) -> None:
     code, answer = server.ehlo()
     if code != 250:
-        raise refusal(smtp_kind(code, _text(answer)), server_said=f"{code} {_text(answer)}")
-
-
-def _reply_refusal(code: int, words: str, limit: Deadline, refusal) -> MailServerError:
-    if limit.expired:
-        return refusal("timeout", seconds=limit.elapsed())
-    return refusal(smtp_kind(code, words), server_said=f"{code} {words}")
+        raise smtplib.SMTPResponseException(code, answer)
 
 
 def _network_refusal(error: Exception, limit: Deadline, refusal) -> MailServerError:
