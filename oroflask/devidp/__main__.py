@@ -108,7 +108,8 @@ def instructions(app: Flask, base_url: str) -> str:
 
 
 def _switched_off(mailbox) -> str:
-    off = [name for name, on in (("IMAP", mailbox.imap_enabled), ("SMTP AUTH", mailbox.smtp_auth_enabled)) if not on]
+    switches = (("IMAP", mailbox.imap_enabled), ("SMTP AUTH", mailbox.smtp_auth_enabled))
+    off = [name for name, on in switches if not on]
     return f" ({' and '.join(off)} disabled)" if off else ""
 
 

@@ -175,7 +175,8 @@ def introspect():
             if issued.user
             else "app-only token"
         )
-        answer["mailbox"] = {"address": mailbox.strip().lower(), "allowed": refusal is None, "refusal": refusal}
+        address = mailbox.strip().lower()
+        answer["mailbox"] = {"address": address, "allowed": refusal is None, "refusal": refusal}
     return jsonify(answer)
 
 

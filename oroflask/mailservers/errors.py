@@ -188,6 +188,8 @@ USUAL = {IMAP: "outlook.office365.com, port 993, TLS", SMTP: "smtp.office365.com
 # Anything that looks like a token: a long run of base64, base64url or JWT characters.
 TOKEN_LIKE = re.compile(r"[A-Za-z0-9+/_.~-]{32,}={0,2}")
 BACKOFF = re.compile(r"Suggested Backoff Time:\s*(\d+)\s*milliseconds", re.IGNORECASE)
+# Exchange: "AUTHENTICATE failed."; Dovecot: "[AUTHENTICATIONFAILED] Authentication failed."
+AUTHENTICATION_FAILED = re.compile(r"AUTHENTICATE failed|AUTHENTICATIONFAILED", re.IGNORECASE)
 
 
 class MailServerError(Exception):
@@ -264,7 +266,8 @@ def smtp_refusal(
 ) -> MailServerError:
     """Return the explained error of an SMTP reply, from the check or from sending a message."""
     words = " ".join(words.split())
-    return explain(SMTP, smtp_kind(code, words), endpoint, address, server_said=f"{code} {words}", secrets=secrets)
+    kind = smtp_kind(code, words)
+    return explain(SMTP, kind, endpoint, address, server_said=f"{code} {words}", secrets=secrets)
 
 
 def secrets_of(access_token: str, initial_response: str) -> tuple[str, ...]:
@@ -290,7 +293,7 @@ def imap_kind(server_said: str) -> tuple[str, int | None]:
         return "imap_throttled", max(1, math.ceil(milliseconds / 1000))
     if "authenticated but not connected" in server_said.lower():
         return "imap_not_connected", None
-    if re.search(r"AUTHENTICATE failed|AUTHENTICATIONFAILED|Authentication failed", server_said, re.IGNORECASE):
+    if AUTHENTICATION_FAILED.search(server_said):
         return "imap_auth_failed", None
     return "imap_refused", None
 
@@ -320,4 +323,5 @@ def network_kind(error: BaseException) -> tuple[str, str]:
         return "connection_refused", ""
     if isinstance(error, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError, EOFError)):
         return "connection_closed", ""
-    return "network", error.strerror if isinstance(error, OSError) and error.strerror else error.__class__.__name__
+    strerror = error.strerror if isinstance(error, OSError) else None
+    return "network", strerror or error.__class__.__name__

@@ -9,7 +9,16 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 from imapclient.imapclient import SocketTimeout
 
-from .endpoints import CONNECT_TIMEOUT, DEADLINE, READ_TIMEOUT, Deadline, Endpoint, set_nodelay, tls_context, xoauth2
+from .endpoints import (
+    CONNECT_TIMEOUT,
+    DEADLINE,
+    READ_TIMEOUT,
+    Deadline,
+    Endpoint,
+    set_nodelay,
+    tls_context,
+    xoauth2,
+)
 from .errors import IMAP, MailServerError, explain, imap_kind, network_kind, redact, secrets_of
 from .folders import Folder, folder_from_list
 
@@ -66,7 +75,7 @@ def check_imap(
             if b"AUTH=XOAUTH2" not in client.capabilities():
                 raise refusal("imap_no_xoauth2", server_said=_capability_line(client))
             client.oauth2_login(address, access_token)
-            capabilities = tuple(capability.decode("ascii", "replace") for capability in client.capabilities())
+            capabilities = tuple(name.decode("ascii", "replace") for name in client.capabilities())
             folders = tuple(folder_from_list(*line) for line in client.list_folders())
             try:
                 client.logout()

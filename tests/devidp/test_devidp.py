@@ -935,7 +935,9 @@ def test_introspection_tells_which_mailboxes_a_token_may_open(http, base_url):
     }
     assert may_open(http, base_url, adele, "sales@contoso.onmicrosoft.com")["allowed"] is True
     assert may_open(http, base_url, alex, "sales@contoso.onmicrosoft.com")["refusal"] == "no Full Access"
-    assert may_open(http, base_url, alex, "adele@contoso.onmicrosoft.com")["refusal"] == "another user's mailbox"
+    assert may_open(http, base_url, alex, "adele@contoso.onmicrosoft.com")["refusal"] == (
+        "another user's mailbox"
+    )
     assert may_open(http, base_url, alex, "nobody@contoso.onmicrosoft.com")["refusal"] == "no such mailbox"
     assert may_open(http, base_url, lee, "lee@contoso.onmicrosoft.com")["refusal"] == "IMAP disabled"
     assert may_open(http, base_url, lee, "lee@contoso.onmicrosoft.com", "smtp")["allowed"] is True

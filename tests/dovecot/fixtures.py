@@ -96,7 +96,9 @@ def sign_in_for_token(identity_provider: str, email: str, scope: str = MAIL_SCOP
     authorize_url = f"{identity_provider}/{DEFAULT_TENANT_ID}/oauth2/v2.0/authorize?{query}"
     with requests.Session() as http:
         approved = http.post(
-            f"{identity_provider}/_devidp/approve", json={"authorize_url": authorize_url, "email": email}, timeout=10
+            f"{identity_provider}/_devidp/approve",
+            json={"authorize_url": authorize_url, "email": email},
+            timeout=10,
         )
         approved.raise_for_status()
         code = parse_qs(urlsplit(approved.json()["location"]).query)["code"][0]
@@ -119,6 +121,8 @@ def sign_in_for_token(identity_provider: str, email: str, scope: str = MAIL_SCOP
 def revoke_token(identity_provider: str, access_token: str, expire: bool = False) -> None:
     """Revoke (or expire) one access token at the identity provider."""
     response = requests.post(
-        f"{identity_provider}/_devidp/revoke", json={"access_token": access_token, "expire": expire}, timeout=10
+        f"{identity_provider}/_devidp/revoke",
+        json={"access_token": access_token, "expire": expire},
+        timeout=10,
     )
     assert response.status_code == 200 and response.json()["revoked"] == 1, response.text

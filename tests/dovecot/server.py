@@ -43,7 +43,7 @@ class DovecotUnavailable(Exception):
 def missing() -> str | None:
     """Return why Dovecot cannot run here (with the install command), or None when it can."""
     binary = shutil.which("dovecot", path="/usr/sbin:/usr/bin:/sbin:/bin")
-    modules = [Path("/usr/lib/dovecot", name) for name in ("imap", "submission", "lmtp", "checkpassword-reply")]
+    modules = [Path("/usr/lib/dovecot", name) for name in ("imap", "submission", "lmtp")]
     if binary is None or not all(module.exists() for module in modules):
         return f"Dovecot is not installed: {INSTALL}"
     if os.geteuid() != 0:
@@ -148,7 +148,9 @@ class Dovecot:
         }
         self.ca_file = self.folder / "ca.pem"
         self.config = self.folder / "dovecot.conf"
-        self.relay = Controller(IntoMailboxes(self.lmtp_port), hostname="127.0.0.1", port=self.ports["relay_port"])
+        self.relay = Controller(
+            IntoMailboxes(self.lmtp_port), hostname="127.0.0.1", port=self.ports["relay_port"]
+        )
 
     @property
     def imap_port(self) -> int:
@@ -212,7 +214,10 @@ class Dovecot:
             self.relay.stop()
         subprocess.run(
             ["dovecot", "-c", str(self.config), "stop"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=START_TIMEOUT,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=START_TIMEOUT,
         )
         pid_file = self.folder / "run" / "master.pid"
         deadline = time.monotonic() + START_TIMEOUT
@@ -244,5 +249,6 @@ class Dovecot:
                     break
                 except OSError:
                     if time.monotonic() > deadline:
-                        raise DovecotUnavailable(f"dovecot is not listening on {port}:\n{self.log()}") from None
+                        message = f"dovecot is not listening on {port}:\n{self.log()}"
+                        raise DovecotUnavailable(message) from None
                     time.sleep(0.05)

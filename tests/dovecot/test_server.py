@@ -27,7 +27,8 @@ def inbox_subjects(dovecot, address: str, access_token: str) -> list[str]:
 def test_a_message_delivered_over_lmtp_is_in_the_inbox(dovecot, mail_identity_provider):
     dovecot.deliver(ALEX, subject="Delivered over LMTP")
 
-    assert "Delivered over LMTP" in inbox_subjects(dovecot, ALEX, sign_in_for_token(mail_identity_provider, ALEX))
+    access_token = sign_in_for_token(mail_identity_provider, ALEX)
+    assert "Delivered over LMTP" in inbox_subjects(dovecot, ALEX, access_token)
 
 
 def test_a_message_submitted_over_smtp_arrives_in_the_recipients_inbox(dovecot, mail_identity_provider):
@@ -38,7 +39,9 @@ def test_a_message_submitted_over_smtp_arrives_in_the_recipients_inbox(dovecot, 
 
     with smtplib.SMTP("localhost", dovecot.submission_port, timeout=10) as submission:
         submission.starttls(context=ssl.create_default_context(cafile=str(dovecot.ca_file)))
-        submission.auth("XOAUTH2", lambda challenge=None: xoauth2(ADELE, access_token), initial_response_ok=False)
+        response = xoauth2(ADELE, access_token)
+        submission.auth("XOAUTH2", lambda challenge=None: response, initial_response_ok=False)
         submission.send_message(message)
 
-    assert "Submitted with XOAUTH2" in inbox_subjects(dovecot, ALEX, sign_in_for_token(mail_identity_provider, ALEX))
+    access_token = sign_in_for_token(mail_identity_provider, ALEX)
+    assert "Submitted with XOAUTH2" in inbox_subjects(dovecot, ALEX, access_token)

@@ -11,7 +11,9 @@ import socketserver
 import threading
 
 IMAP_GREETING = "* OK The Microsoft Exchange IMAP4 service is ready. [TQBXADQAUABSADAAMQBDAEEAMAAwADEAMgAuAA==]"
-IMAP_CAPABILITY = "IMAP4 IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 SASL-IR UIDPLUS MOVE ID UNSELECT CHILDREN IDLE NAMESPACE LITERAL+"
+IMAP_CAPABILITY = (
+    "IMAP4 IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 SASL-IR UIDPLUS MOVE ID UNSELECT CHILDREN IDLE NAMESPACE LITERAL+"
+)
 IMAP_CAPABILITY_AFTER = (
     "IMAP4 IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 SASL-IR UIDPLUS MOVE ID UNSELECT CLIENTACCESSRULES "
     "CLIENTNETWORKPRESENCELOCATION BACKENDAUTHENTICATE CHILDREN IDLE NAMESPACE LITERAL+"
@@ -60,7 +62,9 @@ class StandIn(socketserver.ThreadingTCPServer):
         self.silent = silent
         self.hang_up = hang_up
         self.stopping = threading.Event()
-        self._thread = threading.Thread(target=self.serve_forever, args=(0.1,), name="mail stand-in", daemon=True)
+        self._thread = threading.Thread(
+            target=self.serve_forever, args=(0.1,), name="mail stand-in", daemon=True
+        )
 
     def start(self) -> "StandIn":
         self._thread.start()
@@ -122,7 +126,8 @@ class ImapConversation(_Conversation):
             elif command == "LIST":
                 self.say(*EXCHANGE_FOLDERS, f"{tag} OK LIST completed.")
             elif command == "LOGOUT":
-                self.say("* BYE Microsoft Exchange Server IMAP4 server signing off.", f"{tag} OK LOGOUT completed.")
+                self.say("* BYE Microsoft Exchange Server IMAP4 server signing off.")
+                self.say(f"{tag} OK LOGOUT completed.")
                 return
             else:
                 self.say(f"{tag} BAD Command Error. 12")

@@ -124,7 +124,8 @@ def test_token_like_text_is_hidden():
 
 def test_an_error_repr_shows_no_words_from_the_server():
     error = explain(
-        "IMAP", "imap_refused", MICROSOFT_IMAP, "adele@contoso.com", server_said="BAD token=abc", secrets=["abc"]
+        "IMAP", "imap_refused", MICROSOFT_IMAP, "adele@contoso.com", server_said="BAD token=abc",
+        secrets=["abc"],
     )
 
     assert isinstance(error, MailServerError) and error.server_said == "BAD token=[hidden]"
