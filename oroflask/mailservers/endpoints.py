@@ -71,7 +71,9 @@ def tls_context(ca_file: str | None = None) -> ssl.SSLContext:
 class Deadline:
     """The total time a check may take: when it passes, the watched socket is shut down.
 
-    Read time-outs alone let a server that dribbles a byte at a time hold a check for ever.
+    Read time-outs alone let a server that dribbles a byte at a time hold a check for ever. It is
+    armed once the connection is open: connecting and the greeting wait at most the connect
+    time-out for each read.
     """
 
     def __init__(self, seconds: float):

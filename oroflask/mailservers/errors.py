@@ -19,10 +19,10 @@ import math
 import re
 import socket
 import ssl
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from .endpoints import Endpoint
+from .endpoints import Deadline, Endpoint
 
 IMAP = "IMAP"
 SMTP = "SMTP"
@@ -307,6 +307,16 @@ def smtp_kind(code: int, server_said: str) -> str:
     if "5.2.252" in server_said or "SendAsDenied" in server_said:
         return "smtp_send_as_denied"
     return "smtp_refused"
+
+
+def network_refusal(
+    error: BaseException, limit: Deadline, refusal: Callable[..., MailServerError]
+) -> MailServerError:
+    """Return the explained network failure; any failure once the deadline has passed is a time-out."""
+    if limit.expired:
+        return refusal("timeout", seconds=limit.elapsed())
+    kind, detail = network_kind(error)
+    return refusal(kind, detail=detail, seconds=limit.elapsed() if kind == "timeout" else None)
 
 
 def network_kind(error: BaseException) -> tuple[str, str]:

@@ -19,7 +19,7 @@ from .endpoints import (
     tls_context,
     xoauth2,
 )
-from .errors import IMAP, MailServerError, explain, imap_kind, network_kind, redact, secrets_of
+from .errors import IMAP, MailServerError, explain, imap_kind, network_refusal, redact, secrets_of
 from .folders import Folder, folder_from_list
 
 logger = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ def check_imap(
         # A socket shut down under a TLS object at the deadline can read as a ValueError.
         if isinstance(error, ValueError) and not isinstance(error, ssl.SSLError) and not limit.expired:
             raise
-        failure = _network_refusal(error, limit, refusal)
+        failure = network_refusal(error, limit, refusal)
     finally:
         limit.cancel()
         _close(client)
@@ -109,13 +109,6 @@ def _imap_refusal(error: Exception, limit: Deadline, refusal) -> MailServerError
     if kind == "imap_refused" and isinstance(error, imaplib.IMAP4.abort):
         kind = "connection_closed"
     return refusal(kind, server_said=server_said, retry_after=retry_after)
-
-
-def _network_refusal(error: Exception, limit: Deadline, refusal) -> MailServerError:
-    if limit.expired:
-        return refusal("timeout", seconds=limit.elapsed())
-    kind, detail = network_kind(error)
-    return refusal(kind, detail=detail, seconds=limit.elapsed() if kind == "timeout" else None)
 
 
 def _server_words(message: str) -> str:

@@ -7,7 +7,7 @@ import ssl
 from dataclasses import dataclass
 
 from .endpoints import CONNECT_TIMEOUT, DEADLINE, READ_TIMEOUT, Deadline, Endpoint, tls_context, xoauth2
-from .errors import SMTP, MailServerError, explain, network_kind, secrets_of, smtp_refusal
+from .errors import SMTP, MailServerError, explain, network_refusal, secrets_of, smtp_refusal
 
 logger = logging.getLogger(__name__)
 
@@ -63,10 +63,11 @@ def check_smtp(
     # smtplib would otherwise look up this machine's full name in DNS for EHLO.
     local_hostname = socket.gethostname() or "localhost"
     server = None
+    failure = None
+
     def refusal(kind: str, **details) -> MailServerError:
         return explain(SMTP, kind, endpoint, address, secrets=secrets, **details)
 
-    failure = None
     try:
         with limit:
             # Connected by the constructor, which remembers the host for STARTTLS's certificate check
@@ -114,7 +115,7 @@ def check_smtp(
     except (OSError, ValueError) as error:
         if isinstance(error, ValueError) and not isinstance(error, ssl.SSLError) and not limit.expired:
             raise
-        failure = _network_refusal(error, limit, refusal)
+        failure = network_refusal(error, limit, refusal)
     finally:
         limit.cancel()
         if server is not None:
@@ -129,13 +130,6 @@ def _ehlo(server: smtplib.SMTP) -> None:
     code, answer = server.ehlo()
     if code != 250:
         raise smtplib.SMTPResponseException(code, answer)
-
-
-def _network_refusal(error: Exception, limit: Deadline, refusal) -> MailServerError:
-    if limit.expired:
-        return refusal("timeout", seconds=limit.elapsed())
-    kind, detail = network_kind(error)
-    return refusal(kind, detail=detail, seconds=limit.elapsed() if kind == "timeout" else None)
 
 
 def _size_limit(extensions: dict[str, str]) -> int | None:
