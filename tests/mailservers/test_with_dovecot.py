@@ -58,11 +58,15 @@ def test_the_test_server_advertises_what_exchange_does(dovecot, token_for):
 
 
 def test_smtp_signs_in_after_starttls_and_sends_nothing(dovecot, token_for):
-    check = check_smtp(submission(dovecot), ADELE, token_for(ADELE), ca_file=str(dovecot.ca_file))
+    access_token = token_for(ADELE)
+    relayed = dovecot.log().count("Successfully relayed")
+
+    check = check_smtp(submission(dovecot), ADELE, access_token, ca_file=str(dovecot.ca_file))
 
     assert "XOAUTH2" in check.auth_mechanisms
     assert "starttls" not in check.extensions  # what the server offers once TLS is on
-    assert "Successfully relayed" not in dovecot.log()
+    assert f"submission-login: Info: Login: user=<{ADELE}>, method=XOAUTH2" in dovecot.log()
+    assert dovecot.log().count("Successfully relayed") == relayed
 
 
 def test_a_delegate_with_full_access_opens_the_shared_mailbox(dovecot, token_for):
