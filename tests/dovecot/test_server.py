@@ -4,11 +4,16 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 
+import pytest
 from imapclient import IMAPClient
 
 from oroflask.mailservers import xoauth2
 
-from .fixtures import ADELE, ALEX, sign_in_for_token
+from . import server
+from .fixtures import ADELE, ALEX, sign_in_for_token, unavailable
+
+# Dovecot hands checkpassword "mailbox\0token\0" in at most 512 bytes.
+CHECKPASSWORD_LIMIT = 512
 
 
 def inbox_subjects(dovecot, address: str, access_token: str) -> list[str]:
@@ -45,3 +50,29 @@ def test_a_message_submitted_over_smtp_arrives_in_the_recipients_inbox(dovecot, 
 
     access_token = sign_in_for_token(mail_identity_provider, ALEX)
     assert "Submitted with XOAUTH2" in inbox_subjects(dovecot, ALEX, access_token)
+
+
+def test_the_identity_providers_tokens_fit_checkpassword(mail_identity_provider):
+    access_token = sign_in_for_token(mail_identity_provider, ADELE)
+
+    # The longest address an SMTP path allows (RFC 5321): 254 characters.
+    longest_address = "a" * (254 - len("@contoso.onmicrosoft.com")) + "@contoso.onmicrosoft.com"
+    assert len(f"{longest_address}\0{access_token}\0".encode()) <= CHECKPASSWORD_LIMIT
+
+
+def test_without_dovecot_the_reason_says_what_to_install(monkeypatch):
+    monkeypatch.setattr(server.shutil, "which", lambda *args, **kwargs: None)
+
+    assert server.missing() == (
+        "Dovecot is not installed: apt-get install dovecot-imapd dovecot-submissiond dovecot-lmtpd"
+    )
+
+
+def test_a_missing_server_skips_locally_and_fails_in_ci(monkeypatch):
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="apt-get install dovecot-imapd"):
+        unavailable("Dovecot is not installed: apt-get install dovecot-imapd")
+
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="apt-get install dovecot-imapd"):
+        unavailable("Dovecot is not installed: apt-get install dovecot-imapd")
