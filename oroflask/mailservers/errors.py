@@ -120,7 +120,7 @@ EXPLANATIONS = {
         "permission on the address the message is sent from.",
         "Give the account Send As on the sending mailbox: Microsoft 365 admin center › Teams & groups › "
         "Shared mailboxes › the mailbox › Send as, or in Exchange Online PowerShell: "
-        "Add-RecipientPermission -Identity SENDER-ADDRESS -Trustee {address} -AccessRights SendAs. "
+        "Add-RecipientPermission -Identity {sender} -Trustee {address} -AccessRights SendAs. "
         "Or send from the signed-in account's own address.",
     ),
     "smtp_no_xoauth2": Explanation(
@@ -187,6 +187,7 @@ EXPLANATIONS = {
 USUAL = {IMAP: "outlook.office365.com, port 993, TLS", SMTP: "smtp.office365.com, port 587, STARTTLS"}
 # Anything that looks like a token: a long run of base64, base64url or JWT characters.
 TOKEN_LIKE = re.compile(r"[A-Za-z0-9+/_.~-]{32,}={0,2}")
+SEND_AS_SENDER = re.compile(r"not allowed to send as (\S+@[^\s\]]+)", re.IGNORECASE)
 BACKOFF = re.compile(r"Suggested Backoff Time:\s*(\d+)\s*milliseconds", re.IGNORECASE)
 # Exchange: "AUTHENTICATE failed."; Dovecot: "[AUTHENTICATIONFAILED] Authentication failed."
 AUTHENTICATION_FAILED = re.compile(r"AUTHENTICATE failed|AUTHENTICATIONFAILED", re.IGNORECASE)
@@ -236,6 +237,7 @@ def explain(
     retry_after: int | None = None,
     detail: str = "",
     seconds: float | None = None,
+    sender: str = "SENDER-ADDRESS",
 ) -> MailServerError:
     """Return the error of this kind, its words filled in and the server's line cleaned of secrets."""
     words = EXPLANATIONS[kind]
@@ -248,6 +250,7 @@ def explain(
         "retry_after": retry_after,
         "detail": redact(detail, secrets) or "no detail",
         "seconds": f"{seconds:g}" if seconds is not None else "",
+        "sender": sender,
     }
     return MailServerError(
         protocol,
@@ -267,7 +270,17 @@ def smtp_refusal(
     """Return the explained error of an SMTP reply, from the check or from sending a message."""
     words = " ".join(words.split())
     kind = smtp_kind(code, words)
-    return explain(SMTP, kind, endpoint, address, server_said=f"{code} {words}", secrets=secrets)
+    # Exchange names the refused sender: "SendAsDenied; ME not allowed to send as SENDER".
+    sender = SEND_AS_SENDER.search(words)
+    return explain(
+        SMTP,
+        kind,
+        endpoint,
+        address,
+        server_said=f"{code} {words}",
+        secrets=secrets,
+        sender=sender[1] if sender else "SENDER-ADDRESS",
+    )
 
 
 def secrets_of(access_token: str, initial_response: str) -> tuple[str, ...]:

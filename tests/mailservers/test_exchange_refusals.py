@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from oroflask.mailservers import Endpoint, MailServerError, check_imap, check_smtp
+from oroflask.mailservers import MICROSOFT_SMTP, Endpoint, MailServerError, check_imap, check_smtp
 from oroflask.mailservers.errors import smtp_refusal
 from tests.dovecot.server import free_port
 
@@ -162,18 +162,24 @@ def test_a_server_without_starttls_is_refused(smtp_stand_in):
     assert refused.value.kind == "smtp_starttls_unavailable"
 
 
-def test_send_as_denied_says_who_must_be_given_send_as():
+def test_send_as_denied_says_who_must_be_given_send_as_on_which_mailbox():
     refused = smtp_refusal(
-        Endpoint("smtp.office365.com", 587, "starttls"),
+        MICROSOFT_SMTP,
         ADDRESS,
         554,
         f"5.2.252 SendAsDenied; {ADDRESS} not allowed to send as sales@contoso.onmicrosoft.com",
     )
 
     assert refused.kind == "smtp_send_as_denied"
-    grant = f"Add-RecipientPermission -Identity SENDER-ADDRESS -Trustee {ADDRESS} -AccessRights SendAs"
-    assert grant in refused.fix
+    grant = f"-Identity sales@contoso.onmicrosoft.com -Trustee {ADDRESS} -AccessRights SendAs"
+    assert f"Add-RecipientPermission {grant}" in refused.fix
     assert refused.server_said.startswith("554 5.2.252 SendAsDenied")
+
+
+def test_send_as_denied_without_a_sender_names_a_placeholder():
+    refused = smtp_refusal(MICROSOFT_SMTP, ADDRESS, 554, "5.2.252 SendAsDenied")
+
+    assert f"Add-RecipientPermission -Identity SENDER-ADDRESS -Trustee {ADDRESS}" in refused.fix
 
 
 @pytest.mark.parametrize("protocol", ["IMAP", "SMTP"])
