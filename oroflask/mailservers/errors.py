@@ -133,6 +133,13 @@ EXPLANATIONS = {
         "The connection is set to start plain and switch to TLS, but the server does not offer it.",
         "Check the host and port: for Microsoft 365 it is smtp.office365.com, port 587, STARTTLS.",
     ),
+    "smtp_try_later": Explanation(
+        "The SMTP server asked to try again later",
+        "It refused for now (a 4xx answer): too many connections or messages from this mailbox at "
+        "once, or a passing fault on its side.",
+        "Nothing to change: try again in a few minutes. If it keeps happening, fewer programs should "
+        "send from this mailbox at once.",
+    ),
     "smtp_refused": Explanation(
         "The SMTP server refused a request for {address}",
         "It answered with an error the check does not know.",
@@ -315,10 +322,12 @@ def smtp_kind(code: int, server_said: str) -> str:
     """Return the kind of an SMTP refusal from its reply code and words."""
     if code == 535 and "5.7.139" in server_said:
         return "smtp_auth_disabled"
-    if code == 535 or (code == 454 and "5.7.0" in server_said):
+    if code == 535:
         return "smtp_auth_failed"
     if "5.2.252" in server_said or "SendAsDenied" in server_said:
         return "smtp_send_as_denied"
+    if 400 <= code < 500:
+        return "smtp_try_later"
     return "smtp_refused"
 
 

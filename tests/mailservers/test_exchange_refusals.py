@@ -147,6 +147,17 @@ def test_exchanges_535_5_7_3_means_the_token_was_rejected(smtp_stand_in):
     assert refused.reconnect_needed is True
 
 
+def test_a_temporary_smtp_refusal_says_to_try_again_later(smtp_stand_in):
+    server = smtp_stand_in(
+        answers={"AUTH": ["432 4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded [Hostname=MW4PR03]"]}
+    )
+
+    refused = refused_smtp(server)
+
+    assert refused.kind == "smtp_try_later" and "try again in a few minutes" in refused.fix
+    assert refused.server_said.startswith("432 4.3.2 STOREDRV.ClientSubmit")
+
+
 def test_smtp_reports_what_exchange_offers(smtp_stand_in):
     check = check_smtp(plain(smtp_stand_in()), ADDRESS, TOKEN)
 
