@@ -192,8 +192,9 @@ EXPLANATIONS = {
 }
 
 USUAL = {IMAP: "outlook.office365.com, port 993, TLS", SMTP: "smtp.office365.com, port 587, STARTTLS"}
-# Anything that looks like a token: a long run of base64, base64url or JWT characters.
-TOKEN_LIKE = re.compile(r"[A-Za-z0-9+/_.~-]{32,}={0,2}")
+# Anything that looks like a token: a run of 32 or more base64 or base64url characters, with the
+# dot-joined parts around it (a JWT). Host names keep their short dot-separated labels.
+TOKEN_LIKE = re.compile(r"(?:[A-Za-z0-9+/_~-]+\.)*[A-Za-z0-9+/_~-]{32,}(?:\.[A-Za-z0-9+/_~-]+)*={0,2}")
 SEND_AS_SENDER = re.compile(r"not allowed to send as (\S+@[^\s\]]+)", re.IGNORECASE)
 BACKOFF = re.compile(r"Suggested Backoff Time:\s*(\d+)\s*milliseconds", re.IGNORECASE)
 # Exchange: "AUTHENTICATE failed."; Dovecot: "[AUTHENTICATIONFAILED] Authentication failed."

@@ -116,6 +116,10 @@ def test_token_like_text_is_hidden():
     jwt_like = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJodHRwczovL291dGxvb2sifQ.c2lnbmF0dXJl"
 
     assert redact(f"NO token {jwt_like} refused") == "NO token [hidden] refused"
+    assert redact("AUTH dXNlcj1hZGVsZUBjb250b3NvLmNvbQFhdXRoPUJlYXJlcg==") == "AUTH [hidden]"
+    assert redact("535 5.7.139 [MW4PR03CA0001.namprd03.prod.outlook.com 2026-12-02T08:00:00.000Z]") == (
+        "535 5.7.139 [MW4PR03CA0001.namprd03.prod.outlook.com 2026-12-02T08:00:00.000Z]"
+    )
     assert redact("535 5.7.3 Authentication unsuccessful [MW4PR03CA0001.prod]") == (
         "535 5.7.3 Authentication unsuccessful [MW4PR03CA0001.prod]"
     )
