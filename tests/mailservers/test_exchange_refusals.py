@@ -218,6 +218,23 @@ def test_a_server_that_stalls_after_sign_in_is_given_up_on_at_the_deadline(imap_
 
 
 @pytest.mark.parametrize("protocol", ["IMAP", "SMTP"])
+def test_a_server_that_stops_answering_mid_sign_in_trips_the_read_timeout(
+    imap_stand_in, smtp_stand_in, protocol
+):
+    if protocol == "IMAP":
+        server, check = imap_stand_in(answers={"AUTHENTICATE": []}), check_imap
+    else:
+        server, check = smtp_stand_in(answers={"AUTH": []}), check_smtp
+    started = time.monotonic()
+
+    with pytest.raises(MailServerError) as refused:
+        check(plain(server), ADDRESS, TOKEN, read_timeout=0.5, deadline=10)
+
+    assert time.monotonic() - started < 2
+    assert refused.value.kind == "timeout" and refused.value.protocol == protocol
+
+
+@pytest.mark.parametrize("protocol", ["IMAP", "SMTP"])
 def test_a_server_that_hangs_up_is_explained(imap_stand_in, smtp_stand_in, protocol):
     check, stand_in = (check_imap, imap_stand_in) if protocol == "IMAP" else (check_smtp, smtp_stand_in)
 
