@@ -10,6 +10,7 @@ throw-away CA made here; clients trust it through `ca_file`.
 
 import datetime
 import ipaddress
+import json
 import os
 import shutil
 import smtplib
@@ -29,6 +30,7 @@ from cryptography.x509.oid import NameOID
 
 HERE = Path(__file__).parent
 INSTALL = "apt-get install dovecot-imapd dovecot-submissiond dovecot-lmtpd"
+DOVECOT = "/usr/sbin/dovecot"
 # The user Debian's package runs Dovecot's auth and mail processes as.
 MAIL_USER = "dovecot"
 # The auth process runs checkpassword.py: it needs an interpreter outside /root.
@@ -42,9 +44,8 @@ class DovecotUnavailable(Exception):
 
 def missing() -> str | None:
     """Return why Dovecot cannot run here (with the install command), or None when it can."""
-    binary = shutil.which("dovecot", path="/usr/sbin:/usr/bin:/sbin:/bin")
     modules = [Path("/usr/lib/dovecot", name) for name in ("imap", "submission", "lmtp")]
-    if binary is None or not all(module.exists() for module in modules):
+    if shutil.which(DOVECOT) is None or not all(module.exists() for module in modules):
         return f"Dovecot is not installed: {INSTALL}"
     if os.geteuid() != 0:
         return "Dovecot's test servers are started as root (they run mail as the dovecot user)"
@@ -190,7 +191,7 @@ class Dovecot:
         )
         program.chmod(0o755)
         (self.folder / "checkpassword.json").write_text(
-            f'{{"introspection_url": "{self.introspection_url}"}}', encoding="utf-8"
+            json.dumps({"introspection_url": self.introspection_url}), encoding="utf-8"
         )
         mail = self.folder / "mail"
         mail.mkdir()
@@ -198,8 +199,11 @@ class Dovecot:
         # Dovecot's daemons keep the standard streams it was given: a pipe would never close.
         with open(self.folder / "startup.log", "w+", encoding="utf-8") as output:
             result = subprocess.run(
-                ["dovecot", "-c", str(self.config)],
-                stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, timeout=START_TIMEOUT,
+                [DOVECOT, "-c", str(self.config)],
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                timeout=START_TIMEOUT,
             )
             if result.returncode != 0:
                 output.seek(0)
@@ -213,7 +217,7 @@ class Dovecot:
         if self.relay.loop.is_running():
             self.relay.stop()
         subprocess.run(
-            ["dovecot", "-c", str(self.config), "stop"],
+            [DOVECOT, "-c", str(self.config), "stop"],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
