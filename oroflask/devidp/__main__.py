@@ -93,11 +93,24 @@ def instructions(app: Flask, base_url: str) -> str:
         f"  OROFLASK_MICROSOFT_AUTHORITY={base_url}",
         "",
         "Accounts (pick one on the sign-in page, no password):",
-        *(f"  {user.name} <{user.email}>" for user in directory.users),
+        *(f"  {user.name} <{user.email}>{_switched_off(user)}" for user in directory.users),
+        "",
+        "Shared mailboxes (opened with the token of an account that has Full Access):",
+        *(
+            f"  {mailbox.name} <{mailbox.email}>, Full Access: {', '.join(mailbox.full_access) or 'nobody'}"
+            f"{_switched_off(mailbox)}"
+            for mailbox in directory.shared_mailboxes
+        ),
         "",
         f"Metadata: {base_url}/{directory.tenants[0].id}/v2.0/.well-known/openid-configuration",
     ]
     return "\n".join(lines)
+
+
+def _switched_off(mailbox) -> str:
+    switches = (("IMAP", mailbox.imap_enabled), ("SMTP AUTH", mailbox.smtp_auth_enabled))
+    off = [name for name, on in switches if not on]
+    return f" ({' and '.join(off)} disabled)" if off else ""
 
 
 def _is_loopback(host: str) -> bool:

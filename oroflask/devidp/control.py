@@ -9,6 +9,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest
 
 from . import authorize as authorize_step
+from .directory import PROTOCOL_SWITCHES
 from .errors import AadstsError, RedirectError
 from .routes import base_url, current_provider
 from .state import Behaviour
@@ -73,11 +74,13 @@ def reset():
 
 @bp.post("/revoke")
 def revoke():
-    """Revoke (or, with "expire": true, expire) the grants behind a user's or one refresh token."""
+    """Revoke (or, with "expire": true, expire) the grants behind a user's or one refresh token,
+    or one access token, as Exchange Online refuses a token once its sign-in session is revoked."""
     body = _json_object()
     email, refresh_token = _text(body, "email"), _text(body, "refresh_token")
-    if not email and not refresh_token:
-        abort(400, "Name the 'email' or the 'refresh_token' whose grants to revoke.")
+    access_token = _text(body, "access_token")
+    if not email and not refresh_token and not access_token:
+        abort(400, "Name the 'email', the 'refresh_token' or the 'access_token' to revoke.")
     state = current_provider().state
     with state.lock:
         grants = {
@@ -90,7 +93,13 @@ def revoke():
                 grant.expired = True
             else:
                 grant.revoked = True
-    return jsonify(revoked=len(grants))
+        issued = state.access_tokens.get(access_token) if access_token else None
+        if issued is not None:
+            if body.get("expire"):
+                issued.expires_at = min(issued.expires_at, time.time())
+            else:
+                issued.revoked = True
+    return jsonify(revoked=len(grants) + int(issued is not None))
 
 
 @bp.get("/stats")
@@ -135,21 +144,40 @@ def approve():
 
 @bp.post("/introspect")
 def introspect():
-    """Tell a fake mail server whether an access token is live and whom it stands for."""
-    access_token = _text(_json_object(), "access_token")
-    state = current_provider().state
-    with state.lock:
-        issued = state.access_tokens.get(access_token)
-    if issued is None or issued.expires_at <= time.time():
+    """Tell a fake mail server whether an access token is live and whom it stands for.
+
+    With "mailbox" (an address) and "protocol" ("imap" or "smtp"), also whether the token may open
+    that mailbox: its owner's own, or a shared mailbox the owner has Full Access to, with the
+    protocol enabled for it and the protocol's permission granted.
+    """
+    body = _json_object()
+    access_token, mailbox = _text(body, "access_token"), _text(body, "mailbox")
+    protocol = _text(body, "protocol") or "imap"
+    if protocol not in PROTOCOL_SWITCHES:
+        abort(400, f"'protocol' must be one of {', '.join(PROTOCOL_SWITCHES)}.")
+    provider = current_provider()
+    with provider.state.lock:
+        issued = provider.state.access_tokens.get(access_token)
+        live = issued is not None and issued.is_live()
+    if not live:
         return jsonify(active=False)
-    return jsonify(
-        active=True,
-        client_id=issued.client_id,
-        email=issued.user.email if issued.user else None,
-        tid=issued.tid,
-        scope=" ".join(issued.scopes),
-        expires_at=int(issued.expires_at),
-    )
+    answer = {
+        "active": True,
+        "client_id": issued.client_id,
+        "email": issued.user.email if issued.user else None,
+        "tid": issued.tid,
+        "scope": " ".join(issued.scopes),
+        "expires_at": int(issued.expires_at),
+    }
+    if mailbox is not None:
+        refusal = (
+            provider.directory.mailbox_refusal(issued.user, mailbox, protocol, issued.scopes)
+            if issued.user
+            else "app-only token"
+        )
+        address = mailbox.strip().lower()
+        answer["mailbox"] = {"address": address, "allowed": refusal is None, "refusal": refusal}
+    return jsonify(answer)
 
 
 def _json_object() -> dict:

@@ -48,6 +48,22 @@ DEFAULT_CONFIG = {
             "oid": "9e7b1d3c-2f6a-4c8d-b5e0-1a4f7c9d2e63",
             "tenant": DEFAULT_TENANT_ID,
         },
+        {
+            "email": "lee@contoso.onmicrosoft.com",
+            "name": "Lee Gu",
+            "oid": "b2d4f6a8-1c3e-4a5b-9d7f-0e2c4b6d8f13",
+            "tenant": DEFAULT_TENANT_ID,
+            "imap_enabled": False,
+        },
+    ],
+    # Mailboxes nobody signs in to; the accounts in full_access open them with their own tokens.
+    "shared_mailboxes": [
+        {
+            "email": "sales@contoso.onmicrosoft.com",
+            "name": "Sales",
+            "tenant": DEFAULT_TENANT_ID,
+            "full_access": ["adele@contoso.onmicrosoft.com"],
+        },
     ],
     "expires_in": 3599,
     "code_lifetime": 600,
@@ -90,12 +106,34 @@ class Client:
 
 @dataclass(frozen=True)
 class User:
-    """A work account that can sign in."""
+    """A work account that can sign in, and its own mailbox."""
 
     email: str
     name: str
     oid: str
     tenant: str
+    imap_enabled: bool = True
+    smtp_auth_enabled: bool = True
+
+
+@dataclass(frozen=True)
+class SharedMailbox:
+    """A mailbox without an account of its own, opened by the users given Full Access to it."""
+
+    email: str
+    name: str
+    tenant: str
+    full_access: tuple[str, ...]
+    imap_enabled: bool = True
+    smtp_auth_enabled: bool = True
+
+
+# What a mail server may be asked to open a mailbox for, and the switch of the mailbox that allows it.
+PROTOCOL_SWITCHES = {"imap": "imap_enabled", "smtp": "smtp_auth_enabled"}
+PROTOCOL_SCOPES = {
+    "imap": "https://outlook.office.com/IMAP.AccessAsUser.All",
+    "smtp": "https://outlook.office.com/SMTP.Send",
+}
 
 
 @dataclass(frozen=True)
@@ -124,12 +162,13 @@ class Directory:
         self.tenants = tuple(_tenant(entry) for entry in merged["tenants"])
         self.clients = tuple(_client(entry) for entry in merged["clients"])
         self.users = tuple(_user(entry) for entry in merged["users"])
+        self.shared_mailboxes = tuple(_shared_mailbox(entry) for entry in merged["shared_mailboxes"])
         self.expires_in = int(merged["expires_in"])
         self.code_lifetime = int(merged["code_lifetime"])
         known = {tenant.id for tenant in self.tenants}
         for owner, tenant_id in [(c.client_id, c.tenant) for c in self.clients] + [
             (u.email, u.tenant) for u in self.users
-        ]:
+        ] + [(m.email, m.tenant) for m in self.shared_mailboxes]:
             if tenant_id not in known:
                 raise ValueError(f"{owner} belongs to a tenant that is not configured: {tenant_id}")
 
@@ -194,6 +233,22 @@ class Directory:
         """Return the user with this email address, in any tenant."""
         return next((user for user in self.users if user.email == email.strip().lower()), None)
 
+    def mailbox_refusal(self, owner: User, address: str, protocol: str, scopes: list[str]) -> str | None:
+        """Return why a token of `owner` may not open the mailbox at `address` over `protocol`, or None."""
+        address = address.strip().lower()
+        mailbox = self.user(address) if address == owner.email else None
+        if mailbox is None:
+            mailbox = next((m for m in self.shared_mailboxes if m.email == address), None)
+            if mailbox is None:
+                return "no such mailbox" if self.user(address) is None else "another user's mailbox"
+            if owner.email not in mailbox.full_access:
+                return "no Full Access"
+        if not getattr(mailbox, PROTOCOL_SWITCHES[protocol]):
+            return "IMAP disabled" if protocol == "imap" else "SMTP AUTH disabled"
+        if PROTOCOL_SCOPES[protocol] not in scopes:
+            return "permission not granted"
+        return None
+
     def accounts(self, path: TenantPath) -> tuple[User, ...]:
         """Return the users who may sign in at this tenant path."""
         if path.tenant:
@@ -242,4 +297,20 @@ def _user(entry: dict) -> User:
         name=entry.get("name") or entry["email"],
         oid=_guid(entry["oid"], "A user's oid"),
         tenant=_guid(entry["tenant"], "A user's tenant"),
+        imap_enabled=bool(entry.get("imap_enabled", True)),
+        smtp_auth_enabled=bool(entry.get("smtp_auth_enabled", True)),
+    )
+
+
+def _shared_mailbox(entry: dict) -> SharedMailbox:
+    full_access = entry.get("full_access", ())
+    if isinstance(full_access, str):
+        raise ValueError("full_access is a list of the users' email addresses")
+    return SharedMailbox(
+        email=entry["email"].lower(),
+        name=entry.get("name") or entry["email"],
+        tenant=_guid(entry["tenant"], "A shared mailbox's tenant"),
+        full_access=tuple(email.lower() for email in full_access),
+        imap_enabled=bool(entry.get("imap_enabled", True)),
+        smtp_auth_enabled=bool(entry.get("smtp_auth_enabled", True)),
     )

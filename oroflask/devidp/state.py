@@ -47,6 +47,11 @@ class AccessToken:
     tid: str
     scopes: list[str]
     expires_at: float
+    revoked: bool = False
+
+    def is_live(self) -> bool:
+        """Tell whether the token is neither revoked nor past its expiry."""
+        return not self.revoked and self.expires_at > time.time()
 
 
 @dataclass

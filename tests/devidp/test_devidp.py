@@ -34,6 +34,7 @@ from .conftest import (
     MULTI_TENANT_CLIENT,
     MULTI_TENANT_SECRET,
     REDIRECT_URI,
+    TEST_CONFIG,
 )
 
 TENANT = DEFAULT_TENANT_ID
@@ -378,7 +379,11 @@ def test_the_sign_in_page_lists_the_tenant_accounts_and_scopes(http, base_url):
     response, form = sign_in_page(http, url)
 
     assert response.status_code == 200
-    assert form.accounts == {"adele@contoso.onmicrosoft.com": False, "alex@contoso.onmicrosoft.com": True}
+    assert form.accounts == {
+        "adele@contoso.onmicrosoft.com": False,
+        "alex@contoso.onmicrosoft.com": True,
+        "lee@contoso.onmicrosoft.com": False,
+    }
     assert form.buttons == [("action", "accept"), ("action", "cancel")]
     assert "Read and write access to mailboxes via IMAP" in response.text
     assert "https://outlook.office.com/SMTP.Send" in response.text
@@ -469,6 +474,7 @@ def test_a_multi_tenant_client_on_common_signs_in_users_of_any_tenant(http, base
     assert set(form.accounts) == {
         "adele@contoso.onmicrosoft.com",
         "alex@contoso.onmicrosoft.com",
+        "lee@contoso.onmicrosoft.com",
         "megan@fabrikam.onmicrosoft.com",
     }
     location = approve(http, base_url, url, email="megan@fabrikam.onmicrosoft.com")
@@ -908,6 +914,82 @@ def test_introspection_reports_a_user_token_and_forgets_unknown_ones(http, base_
     assert body["active"] is True and body["email"] == "alex@contoso.onmicrosoft.com"
     assert body["client_id"] == CLIENT_ID and body["tid"] == TENANT
     assert introspect(http, base_url, "nope") == {"active": False}
+    assert "mailbox" not in body
+
+
+def may_open(http, base_url, access_token, mailbox, protocol="imap") -> dict:
+    """Ask the provider whether the token may open the mailbox over the protocol."""
+    body = {"access_token": access_token, "mailbox": mailbox, "protocol": protocol}
+    response = http.post(f"{base_url}/_devidp/introspect", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()["mailbox"]
+
+
+def test_introspection_tells_which_mailboxes_a_token_may_open(http, base_url):
+    adele = tokens(http, base_url, email="adele@contoso.onmicrosoft.com")["access_token"]
+    alex = tokens(http, base_url, email="alex@contoso.onmicrosoft.com")["access_token"]
+    lee = tokens(http, base_url, email="lee@contoso.onmicrosoft.com")["access_token"]
+
+    assert may_open(http, base_url, adele, "Adele@contoso.onmicrosoft.com") == {
+        "address": "adele@contoso.onmicrosoft.com", "allowed": True, "refusal": None,
+    }
+    assert may_open(http, base_url, adele, "sales@contoso.onmicrosoft.com")["allowed"] is True
+    assert may_open(http, base_url, alex, "sales@contoso.onmicrosoft.com")["refusal"] == "no Full Access"
+    assert may_open(http, base_url, alex, "adele@contoso.onmicrosoft.com")["refusal"] == (
+        "another user's mailbox"
+    )
+    assert may_open(http, base_url, alex, "nobody@contoso.onmicrosoft.com")["refusal"] == "no such mailbox"
+    assert may_open(http, base_url, lee, "lee@contoso.onmicrosoft.com")["refusal"] == "IMAP disabled"
+    assert may_open(http, base_url, lee, "lee@contoso.onmicrosoft.com", "smtp")["allowed"] is True
+
+
+def test_a_mailbox_opens_only_with_its_protocol_permission_granted(http, base_url):
+    behave(http, base_url, granted_scopes="https://outlook.office.com/SMTP.Send offline_access")
+    access_token = tokens(http, base_url, email="adele@contoso.onmicrosoft.com")["access_token"]
+
+    assert may_open(http, base_url, access_token, "adele@contoso.onmicrosoft.com")["refusal"] == (
+        "permission not granted"
+    )
+    assert may_open(http, base_url, access_token, "adele@contoso.onmicrosoft.com", "smtp")["allowed"] is True
+
+
+def test_a_revoked_or_expired_access_token_is_no_longer_live(http, base_url):
+    revoked = tokens(http, base_url)["access_token"]
+    expired = tokens(http, base_url)["access_token"]
+    kept = tokens(http, base_url)["access_token"]
+
+    assert http.post(f"{base_url}/_devidp/revoke", json={"access_token": revoked}).json() == {"revoked": 1}
+    http.post(f"{base_url}/_devidp/revoke", json={"access_token": expired, "expire": True})
+
+    assert introspect(http, base_url, revoked) == {"active": False}
+    assert introspect(http, base_url, expired) == {"active": False}
+    assert introspect(http, base_url, kept)["active"] is True
+
+
+def test_a_config_can_add_shared_mailboxes_and_switch_protocols_off(http):
+    config = {
+        **TEST_CONFIG,
+        "users": [
+            {**user, "smtp_auth_enabled": user["email"] != "alex@contoso.onmicrosoft.com"}
+            for user in TEST_CONFIG["users"]
+        ],
+        "shared_mailboxes": [
+            {
+                "email": "support@contoso.onmicrosoft.com",
+                "tenant": TENANT,
+                "full_access": ["Alex@contoso.onmicrosoft.com"],
+                "imap_enabled": False,
+            }
+        ],
+    }
+    with serve(create_app(config)) as base_url:
+        alex = tokens(http, base_url, email="alex@contoso.onmicrosoft.com")["access_token"]
+        assert may_open(http, base_url, alex, "support@contoso.onmicrosoft.com", "smtp")["allowed"] is True
+        assert may_open(http, base_url, alex, "support@contoso.onmicrosoft.com")["refusal"] == "IMAP disabled"
+        assert may_open(http, base_url, alex, "alex@contoso.onmicrosoft.com", "smtp")["refusal"] == (
+            "SMTP AUTH disabled"
+        )
+        assert may_open(http, base_url, alex, "sales@contoso.onmicrosoft.com")["refusal"] == "no such mailbox"
 
 
 def test_no_request_line_is_logged_by_the_test_server(http, base_url, caplog):
@@ -939,6 +1021,8 @@ def test_the_command_line_prints_the_fixed_defaults():
     assert f"Directory (tenant) ID:    {DEFAULT_TENANT_ID}" in printed
     assert "OROFLASK_MICROSOFT_AUTHORITY=http://127.0.0.1:5001" in printed
     assert "Adele Vance <adele@contoso.onmicrosoft.com>" in printed
+    assert "Lee Gu <lee@contoso.onmicrosoft.com> (IMAP disabled)" in printed
+    assert "Sales <sales@contoso.onmicrosoft.com>, Full Access: adele@contoso.onmicrosoft.com" in printed
     assert len(DEFAULT_SECRET_VALUE) == 40 and "~" in DEFAULT_SECRET_VALUE
 
 

@@ -1,0 +1,24 @@
+"""Talk to mail servers over IMAP and SMTP with XOAUTH2, and explain every refusal.
+
+Knows nothing of Flask, the database or the rest of oroflask: it takes an address, an access
+token and where the server is, and returns plain values or raises MailServerError.
+"""
+
+from .endpoints import MICROSOFT_IMAP, MICROSOFT_SMTP, Endpoint, xoauth2
+from .errors import MailServerError
+from .folders import Folder
+from .imap import ImapCheck, check_imap
+from .smtp import SmtpCheck, check_smtp
+
+__all__ = [
+    "MICROSOFT_IMAP",
+    "MICROSOFT_SMTP",
+    "Endpoint",
+    "Folder",
+    "ImapCheck",
+    "MailServerError",
+    "SmtpCheck",
+    "check_imap",
+    "check_smtp",
+    "xoauth2",
+]
