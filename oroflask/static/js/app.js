@@ -1,4 +1,5 @@
-// Behaviour that htmx does not cover: copying the Redirect URI, the sign-in popup of Enable, focus on errors.
+// Behaviour that htmx does not cover: copying the Redirect URI, the sign-in popup of Enable, focus on errors
+// and after Show older.
 "use strict";
 
 const POPUP_NAME = "oroflask-microsoft";
@@ -130,4 +131,8 @@ document.addEventListener("DOMContentLoaded", () => {
   closeFinishedPopup();
   focusFirstError();
 });
-document.addEventListener("htmx:load", (event) => enhance(event.detail.elt));
+document.addEventListener("htmx:load", (event) => {
+  enhance(event.detail.elt);
+  // Show older replaced itself, which had the focus, with older rows: the keyboard goes on from the first.
+  if (event.detail.elt.matches("[data-older-start]")) { event.detail.elt.focus(); }
+});
