@@ -16,29 +16,38 @@ LARGEST_ID = 2**31 - 1
 def log():
     """Show the audit log, newest first, a page at a time, narrowed by the filters.
 
-    htmx asks the same URL for the filtered log (a filter changed) or for the rows after the
-    last one shown (Show older, with `before`).
+    htmx asks the same URL for the events and the filters' messages (a filter changed), or for
+    the rows after the last one shown (Show older, with `before`).
     """
     form = AuditFilterForm(request.args, accounts=service.actor_emails())
     before = _before()
     valid = form.validate()
-    page = service.events(form.filters(), before) if valid else service.Page([], None)
-    context = {
-        "form": form,
-        "valid": valid,
-        "before": before,
-        "entries": service.entries(page.events),
-        "older_url": url_for("audit.log", **form.query(), before=page.older_than) if page.older_than else None,
-        "newest_url": url_for("audit.log", **form.query()),
-    }
+    page, matched = service.Page([], None), 0
+    if valid:
+        page = service.events(form.filters(), before)
+        # Counted for the first page only: Show older keeps the count already shown.
+        matched = service.count(form.filters(), service.COUNT_UP_TO) if before is None else 0
     if not is_htmx_request():
         template = "audit/log.html"
     elif before is None:
-        template = "audit/_log.html"
+        template = "audit/_filtered.html"
     else:
         template = "audit/_rows.html"
+    query = form.query()
+    body = render_template(
+        template,
+        form=form,
+        valid=valid,
+        before=before,
+        filtered=bool(query),
+        entries=service.entries(page.events),
+        matched=matched,
+        count_up_to=service.COUNT_UP_TO,
+        older_url=url_for("audit.log", **query, before=page.older_than) if page.older_than else None,
+        newest_url=url_for("audit.log", **query),
+    )
     headers = {"Vary": "HX-Request", "Cache-Control": "no-store"}
-    return render_template(template, **context), 200 if valid else 422, headers
+    return body, 200 if valid else 422, headers
 
 
 def _before() -> int | None:

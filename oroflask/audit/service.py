@@ -5,12 +5,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import NamedTuple, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..extensions import db
 from .models import AREAS, AuditEvent
 
 PAGE_SIZE = 50
+COUNT_UP_TO = 10_000
 # How the log page names the subjects of an area, for the areas that record keys (a setting is
 # recorded as `client_id` and shown by its label); each area registers its own.
 _subject_names: dict[str, Callable[[str], str]] = {}
@@ -73,6 +74,15 @@ def events(filters: Filters, before: int | None = None, size: int = PAGE_SIZE) -
     found = list(db.session.execute(query.limit(size + 1)).scalars())
     shown = found[:size]
     return Page(shown, shown[-1].id if len(found) > size else None)
+
+
+def count(filters: Filters, up_to: int) -> int:
+    """Return how many events match `filters`, counting no further than `up_to` + 1.
+
+    The bound keeps the count cheap however long the log grows: past it, the page says "more than".
+    """
+    matching = select(AuditEvent.id).where(*_conditions(filters)).limit(up_to + 1).subquery()
+    return db.session.execute(select(func.count()).select_from(matching)).scalar_one()
 
 
 def _conditions(filters: Filters) -> list:

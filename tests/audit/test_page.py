@@ -6,12 +6,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from oroflask.audit import service
+
 from ..conftest import (
     ADMIN_EMAIL,
     CLIENT_ID,
     CLIENT_SECRET,
     TENANT,
-    USER_EMAIL,
     element,
     live_save,
     save_settings,
@@ -174,10 +175,24 @@ def test_each_filter_and_their_combination(admin_client, mixed_log, filters, gro
 
 def test_the_account_list_holds_everyone_in_the_log_and_nobody(admin_client, mixed_log):
     page = admin_client.get(PAGE).get_data(as_text=True)
-    select = re.search(r'<select id="account" name="account">(.*?)</select>', page).group(1)
+    select = re.search(r'<select [^>]*id="account"[^>]*>(.*?)</select>', page).group(1)
     assert re.findall(r">([^<]+)</option>", select) == [
         "All accounts", "Nobody signed in", ADMIN_EMAIL, "other@example.com",
     ]
+
+
+def count_line(page: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", re.search(r'<p class="audit-count">(.*?)</p>', page, re.S).group(1))).strip()
+
+
+def test_the_page_says_how_many_events_match(admin_client, mixed_log, monkeypatch):
+    assert count_line(admin_client.get(PAGE).get_data(as_text=True)) == "9 events recorded."
+    page = admin_client.get(PAGE, query_string={"area": "connection"}).get_data(as_text=True)
+    assert count_line(page) == "1 event matches these filters. Clear the filters"
+    page = admin_client.get(PAGE, query_string={"account": "nobody"}, headers=HTMX).get_data(as_text=True)
+    assert count_line(page) == "3 events match these filters. Clear the filters"
+    monkeypatch.setattr(service, "COUNT_UP_TO", 5)
+    assert count_line(admin_client.get(PAGE).get_data(as_text=True)) == "more than 5 events recorded."
 
 
 def test_filters_apply_to_the_older_pages(admin_client, app):
@@ -192,13 +207,22 @@ def test_filters_apply_to_the_older_pages(admin_client, app):
     assert shown_ids(older(admin_client, next_url)) == mine[:10][::-1]
 
 
-def test_a_filter_change_from_htmx_gets_the_log_alone(admin_client, mixed_log):
+def test_a_filter_change_from_htmx_gets_the_events_and_the_filters_messages(admin_client, mixed_log):
     response = admin_client.get(PAGE, query_string={"area": "connection"}, headers=HTMX)
     fragment = response.get_data(as_text=True)
-    assert fragment.lstrip().startswith('<div id="audit-log"')
+    assert fragment.lstrip().startswith('<div id="audit-results"')
     assert "<html" not in fragment
+    assert "<form" not in fragment
     assert shown_ids(fragment) == mixed_log["admin connection 2nd"]
+    for name in ("account", "area", "since", "until"):
+        message = element(fragment, f"{name}-error")
+        assert message["hx-swap-oob"] == "innerHTML"
+        assert message["data-field"] == name
     assert response.headers["Vary"].startswith("HX-Request")
+
+
+def error_text(page: str, field: str) -> str:
+    return re.search(rf'<p class="error" id="{field}-error"[^>]*>([^<]*)</p>', page).group(1)
 
 
 @pytest.mark.parametrize(
@@ -217,10 +241,13 @@ def test_a_bad_filter_is_explained_beside_its_field_and_shows_nothing(admin_clie
     response = admin_client.get(PAGE, query_string=filters, headers=HTMX if htmx else {})
     assert response.status_code == 422
     page = response.get_data(as_text=True)
-    assert element(page, f"{field}-error")["tag"] == "p"
-    assert f'<p class="error" id="{field}-error">{message}</p>' in page
-    assert element(page, field)["aria-describedby"] == f"{field}-error"
-    assert element(page, field)["aria-invalid"] == "true"
+    assert error_text(page, field) == message
+    others = {"account", "area", "since", "until"} - {field}
+    assert [error_text(page, other) for other in others] == ["", "", ""]
+    if not htmx:
+        assert element(page, field)["aria-describedby"] == f"{field}-error"
+        assert element(page, field)["aria-invalid"] == "true"
+        assert all("aria-invalid" not in element(page, other) for other in others)
     assert shown_ids(page) == []
     assert "Correct the filters marked above to see the events." in page
 
