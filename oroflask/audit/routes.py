@@ -7,7 +7,8 @@ from ..htmx import is_htmx_request
 from . import bp, service
 from .forms import AuditFilterForm
 
-# Ids are positive 32-bit integers on every database; anything else asks for no page at all.
+# Ids are positive and fit a 32-bit column (PostgreSQL's integer); a `before` outside that range
+# is no page of the log, and past 2**63 SQLite would refuse it.
 LARGEST_ID = 2**31 - 1
 
 
@@ -24,9 +25,10 @@ def log():
     valid = form.validate()
     page, matched = service.Page([], None), 0
     if valid:
-        page = service.events(form.filters(), before)
+        filters = form.filters()
+        page = service.events(filters, before)
         # Counted for the first page only: Show older keeps the count already shown.
-        matched = service.count(form.filters(), service.COUNT_UP_TO) if before is None else 0
+        matched = service.count(filters, service.COUNT_UP_TO) if before is None else 0
     if not is_htmx_request():
         template = "audit/log.html"
     elif before is None:
