@@ -218,6 +218,8 @@ def test_a_filter_change_from_htmx_gets_the_events_and_the_filters_messages(admi
         message = element(fragment, f"{name}-error")
         assert message["hx-swap-oob"] == "innerHTML"
         assert message["data-field"] == name
+    announced = re.search(r'<div id="live-status" hx-swap-oob="innerHTML">([^<]*)</div>', fragment).group(1)
+    assert announced.strip() == "1 event matches these filters."
     assert response.headers["Vary"].startswith("HX-Request")
 
 
