@@ -38,6 +38,8 @@ class NotBefore:
 
 
 class AuditFilterForm(Form):
+    """The filters above the log, each optional; the accounts to choose from are those in the log."""
+
     class Meta:
         csrf = False  # it only reads
 
