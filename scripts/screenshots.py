@@ -1,10 +1,12 @@
-"""Take the README's screenshots of the settings page in Debian's Chromium.
+"""Take the README's screenshots of the settings page and the audit log in Debian's Chromium.
 
 Uses the browser tests' setup (tests/browser/harness.py): the app and the local identity provider
 on loopback ports with a throw-away instance folder, and the same Chromium. Signs in, and
 photographs the page at 1280 px empty, with an error, filled and connected (settings-empty.png,
 settings-error.png, settings-filled.png, settings-connected.png), then at phone width (390 px)
-connected: its first screen and the whole page (settings-phone.png, settings-connected-phone.png):
+connected: its first screen and the whole page (settings-phone.png, settings-connected-phone.png).
+Last, the audit log of those changes and of a guessed password, at both widths (audit-log.png,
+audit-log-phone.png):
 
     .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
 """
@@ -17,7 +19,9 @@ from playwright.sync_api import expect, sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from oroflask.auth import service as accounts  # noqa: E402
 from tests.browser.harness import (  # noqa: E402
+    ADMIN,
     CHROMIUM,
     CLIENT_ID,
     CLIENT_SECRET,
@@ -44,6 +48,9 @@ def main() -> None:
         try:
             photograph(browser.new_page(viewport=DESKTOP), live, out)
             photograph_phone(browser.new_page(viewport=PHONE), live, out)
+            guess_a_password(live)
+            photograph_audit_log(browser.new_page(viewport=DESKTOP), live, out / "audit-log.png")
+            photograph_audit_log(browser.new_page(viewport=PHONE), live, out / "audit-log-phone.png")
         finally:
             browser.close()
     print(f"Screenshots written to {out}/")
@@ -76,6 +83,21 @@ def photograph_phone(page, live, out: Path) -> None:
     expect(page.locator("#field-enable .state-ok")).to_be_visible()
     shoot(page, out / "settings-phone.png", full_page=False)
     shoot(page, out / "settings-connected-phone.png")
+
+
+def guess_a_password(live) -> None:
+    """Fail to sign in from another address until the throttle slows it down (the log records it)."""
+    with live.app.app_context():
+        for _ in range(live.app.config["LOGIN_FAILURES_ALLOWED"] + 1):
+            accounts.record_failure(ADMIN, "203.0.113.9")
+
+
+def photograph_audit_log(page, live, path: Path) -> None:
+    """Photograph System › Audit log: the changes made above, and the guessed password."""
+    sign_in(page, live)
+    page.goto(live.address("/admin/audit"))
+    expect(page.locator(".nobody").first).to_be_visible()
+    shoot(page, path)
 
 
 def shoot(page, path: Path, full_page: bool = True) -> None:

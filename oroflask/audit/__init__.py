@@ -4,4 +4,5 @@ from flask import Blueprint
 
 bp = Blueprint("audit", __name__)
 
-from .service import record  # noqa: E402,F401  (the one way every feature records a change)
+from .service import name_subjects, record  # noqa: E402,F401  (how a feature records, and names its subjects)
+from . import routes  # noqa: E402,F401  (routes register themselves on bp)

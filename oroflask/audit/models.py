@@ -29,7 +29,12 @@ class AuditEvent(db.Model):
     """
 
     __tablename__ = "audit_event"
-    __table_args__ = (Index("ix_audit_event_area_at", "area", "at"),)
+    # By account and id: one account's events newest first, a page at a time, and the list of
+    # accounts for the log's filter.
+    __table_args__ = (
+        Index("ix_audit_event_area_at", "area", "at"),
+        Index("ix_audit_event_actor_email_id", "actor_email", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -11,6 +11,8 @@ from typing import NamedTuple
 from flask import current_app
 from sqlalchemy import delete, func, select
 
+from .. import audit
+from ..audit.models import SIGN_IN
 from ..config import read_or_create
 from ..database import utcnow
 from ..extensions import db
@@ -197,7 +199,10 @@ def seconds_until_next_attempt(email: str, remote_addr: str) -> int:
 
 
 def record_failure(email: str, remote_addr: str) -> None:
-    """Remember a failed sign-in, forget those older than the window; log one beyond a budget."""
+    """Remember a failed sign-in, forget those older than the window; log one beyond a budget.
+
+    The failure that crosses a budget also goes into the audit log, without an actor.
+    """
     now = utcnow()
     email = normalize_email(email)[:254]
     remote_addr = remote_addr[:64]
@@ -208,21 +213,42 @@ def record_failure(email: str, remote_addr: str) -> None:
     db.session.add(LoginFailure(email=email, remote_addr=remote_addr, failed_at=now))
     db.session.commit()
     failures = _failures(email, remote_addr)
-    config = current_app.config
-    if (
-        failures.of_account > config["LOGIN_FAILURES_ALLOWED"]
-        or failures.of_address > config["LOGIN_FAILURES_ALLOWED_PER_ADDRESS"]
-    ):
+    allowed = current_app.config["LOGIN_FAILURES_ALLOWED"]
+    allowed_per_address = current_app.config["LOGIN_FAILURES_ALLOWED_PER_ADDRESS"]
+    if failures.of_account > allowed or failures.of_address > allowed_per_address:
+        account = _account_name(email)
         current_app.logger.warning(
             "Failed sign-in to %s from %s beyond the throttle's budget: %s",
-            _account_name(email), remote_addr, _describe(failures),
+            account, remote_addr, _describe(failures),
         )
+        # The audit log gets the failure that crosses a budget, not every one after it: a count
+        # passes budget + 1 again only after it fell back within the budget as the window moved.
+        window = _window_in_words()
+        if failures.of_account == allowed + 1:
+            audit.record(
+                None, SIGN_IN, account,
+                f"{failures.of_account} failed sign-ins from {remote_addr} in {window}; "
+                "further attempts are slowed down",
+            )
+        if failures.of_address == allowed_per_address + 1:
+            audit.record(
+                None, SIGN_IN, account,
+                f"{failures.of_address} failed sign-ins to any account from {remote_addr} in "
+                f"{window}; further attempts from this address are slowed down",
+            )
+        db.session.commit()
 
 
 def _account_name(email: str) -> str:
     # Only the address of an existing account is logged: what was typed may be a password.
     known = db.session.execute(select(User.id).where(User.email == email)).first()
     return email if known else "an unknown account"
+
+
+def _window_in_words() -> str:
+    seconds = current_app.config["LOGIN_FAILURE_WINDOW_SECONDS"]
+    count, unit = (seconds // 60, "minute") if seconds % 60 == 0 else (seconds, "second")
+    return f"{count} {unit}{'' if count == 1 else 's'}"
 
 
 def _describe(failures: _Failures) -> str:

@@ -8,7 +8,7 @@ from wtforms.validators import StopValidation
 from ..encryption import UndecryptableError, decrypt
 from ..forms import Form
 from ..microsoft.identifiers import InvalidValue
-from .service import FIELDS, KEEP, USE_DEFAULT
+from .service import FIELDS, KEEP, SECRET_EXPIRY_LABEL, USE_DEFAULT
 
 
 class RegistrationValue:
@@ -51,7 +51,7 @@ class MicrosoftSettingsForm(Form):
     client_secret_use_default = BooleanField("Use Default")
     tenant = StringField(FIELDS["tenant"].label, validators=[RegistrationValue()])
     tenant_use_default = BooleanField("Use Default")
-    client_secret_expires_on = StringField("Client secret expires on", validators=[ExpiryDate()])
+    client_secret_expires_on = StringField(SECRET_EXPIRY_LABEL, validators=[ExpiryDate()])
     # A secret typed before Save Settings asked for confirmation, encrypted: the page never holds it.
     client_secret_pending = HiddenField()
 

@@ -76,6 +76,7 @@ FIELDS: dict[str, Field] = {
 
 USE_DEFAULT = None
 SECRET_EXPIRY = "client_secret_expires_on"
+SECRET_EXPIRY_LABEL = "Client secret expires on"
 
 
 class _Keep:
@@ -368,6 +369,16 @@ def remove_client_secret(user: SignedInUser) -> bool:
 
 def _record(user: SignedInUser, name: str, description: str) -> None:
     audit.record(user, SETTINGS, name, description)
+
+
+def recorded_label(name: str) -> str:
+    """Return the label of the setting the audit log recorded as `name` (its key)."""
+    if name == SECRET_EXPIRY:
+        return SECRET_EXPIRY_LABEL
+    return FIELDS[name].label if name in FIELDS else name
+
+
+audit.name_subjects(SETTINGS, recorded_label)
 
 
 def set_use_default(field: Field, on: bool, user: SignedInUser) -> bool:

@@ -1,4 +1,5 @@
-// Behaviour that htmx does not cover: copying the Redirect URI, the sign-in popup of Enable, focus on errors.
+// Behaviour that htmx does not cover: copying the Redirect URI, the sign-in popup of Enable, focus on errors,
+// focus after Show older and the state of a filter whose message changed.
 "use strict";
 
 const POPUP_NAME = "oroflask-microsoft";
@@ -125,9 +126,24 @@ function focusFirstError() {
   }
 }
 
+// A filter's message comes on its own, beside the filter htmx leaves in place: the field and its
+// row then say whether it is in error, as the page does when served whole.
+document.addEventListener("htmx:oobAfterSwap", (event) => {
+  const message = event.detail.target;
+  const field = message.dataset.field && document.getElementById(message.dataset.field);
+  if (!field) { return; }
+  const wrong = message.textContent.trim() !== "";
+  if (wrong) { field.setAttribute("aria-invalid", "true"); } else { field.removeAttribute("aria-invalid"); }
+  field.closest(".form-row").classList.toggle("has-error", wrong);
+});
+
 document.addEventListener("DOMContentLoaded", () => {
   enhance(document);
   closeFinishedPopup();
   focusFirstError();
 });
-document.addEventListener("htmx:load", (event) => enhance(event.detail.elt));
+document.addEventListener("htmx:load", (event) => {
+  enhance(event.detail.elt);
+  // Show older replaced itself, which had the focus, with older rows: the keyboard goes on from the first.
+  if (event.detail.elt.matches("[data-older-start]")) { event.detail.elt.focus(); }
+});

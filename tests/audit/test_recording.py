@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from .conftest import (
+from ..conftest import (
     ADMIN_EMAIL,
     CLIENT_ID,
     CLIENT_SECRET,
