@@ -11,14 +11,20 @@ from .forms import ChangePasswordForm
 @bp.route("/account")
 @login_required
 def show():
-    """Show the signed-in account: its e-mail, Change password and where it is signed in."""
+    """Show the signed-in account: its name and e-mail, Change password and where it is signed in."""
     return render_page(ChangePasswordForm(formdata=None))
 
 
 def render_page(form: ChangePasswordForm, status: int = 200):
     """Render My account with the password form as submitted."""
     browsers = service.signed_in_browsers(current_user.id, current_user.session_id)
-    body = render_template("account/account.html", form=form, browsers=browsers, action=EmptyForm())
+    body = render_template(
+        "account/account.html",
+        form=form,
+        browsers=browsers,
+        action=EmptyForm(),
+        name=service.account_name(current_user.id),
+    )
     return body, status, {"Cache-Control": "no-store"}
 
 
