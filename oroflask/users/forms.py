@@ -1,13 +1,14 @@
 """Forms of System › Users."""
 
 from wtforms import BooleanField, EmailField, PasswordField, RadioField, SearchField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, StopValidation
 
 from ..auth import service as accounts
 from ..auth.forms import AccountRule, PasswordRule
 from ..forms import Form
 
-ROLE_CHOICES = [("user", "User"), ("admin", "Administrator")]
+ROLE_CHOICES = [SelectChoice("user", "User"), SelectChoice("admin", "Administrator")]
 LINK = "link"
 TYPED = "password"
 
@@ -38,7 +39,7 @@ class CreateUserForm(Form):
     role = RadioField("Role", choices=ROLE_CHOICES, default="user")
     sign_in = RadioField(
         "How they will sign in",
-        choices=[(LINK, "Make a one-time link"), (TYPED, "Type a password now")],
+        choices=[SelectChoice(LINK, "Make a one-time link"), SelectChoice(TYPED, "Type a password now")],
         default=LINK,
     )
     password = PasswordField(

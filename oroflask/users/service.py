@@ -162,19 +162,18 @@ def update(actor: SignedInUser | None, user: User, name: str, role: str, active:
         raise AccountError("role", f"The role must be one of: {', '.join(ROLES)}.")
     demoted = user.role == "admin" and role != "admin"
     deactivated = user.active and not active
-    if actor is not None and actor.id == user.id:
-        if demoted:
-            raise AccountError(
-                "role", "You cannot take the administrator role from your own account; another administrator can."
-            )
-        if deactivated:
-            raise AccountError(
-                "active", "You cannot deactivate your own account; another administrator can."
-            )
-    if (demoted or deactivated) and user.active and user.role == "admin":
-        if _lock_active_admins() == [user.id]:
-            db.session.rollback()
-            raise AccountError("role" if demoted else "active", LAST_ADMIN.format(email=user.email))
+    field = "role" if demoted else "active"
+    if (demoted or deactivated) and user.active and _lock_active_admins() == [user.id]:
+        db.session.rollback()
+        raise AccountError(field, LAST_ADMIN.format(email=user.email))
+    if (demoted or deactivated) and actor is not None and actor.id == user.id:
+        db.session.rollback()
+        raise AccountError(
+            field,
+            "You cannot take the administrator role from your own account here; another administrator can."
+            if demoted
+            else "You cannot deactivate your own account here; another administrator can.",
+        )
     changes = []
     name = name.strip()
     if name != user.name:
