@@ -25,7 +25,7 @@ def _echo_link(token: str) -> None:
 
 @bp.cli.command("create-user")
 @click.argument("email")
-@click.option("--role", type=click.Choice(ROLES), required=True, help="admin or user.")
+@click.option("--role", required=True, help=" or ".join(ROLES) + ".")
 @click.option("--name", default="", help="The person's name, as the users page shows it.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def create_user(email: str, role: str, name: str, password_stdin: bool) -> None:
@@ -36,7 +36,7 @@ def create_user(email: str, role: str, name: str, password_stdin: bool) -> None:
     except AccountError as error:
         raise click.ClickException(f"{error.field}: {error}") from None
     retire_setup_code()
-    click.echo(f"Account {user.email} ({service.ROLE_NAMES[role].lower()}) created.")
+    click.echo(f"Account {user.email} ({service.ROLE_NAMES[user.role].lower()}) created.")
     if token:
         hours = current_app.config["PASSWORD_LINK_HOURS"]
         click.echo(f"Pass on this link: it sets the password, once, within {hours} hours.")
