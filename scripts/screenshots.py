@@ -4,7 +4,8 @@ Uses the browser tests' setup (tests/browser/harness.py): the app and the local 
 on loopback ports with a throw-away instance folder, and the same Chromium. Signs in, and
 photographs the page at 1280 px empty, with an error, filled and connected (settings-empty.png,
 settings-error.png, settings-filled.png, settings-connected.png), then at phone width (390 px)
-connected: its first screen and the whole page (settings-phone.png, settings-connected-phone.png):
+connected: its first screen and the whole page (settings-phone.png, settings-connected-phone.png);
+then System › Users with a few accounts at both widths (users.png, users-phone.png):
 
     .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
 """
@@ -17,12 +18,15 @@ from playwright.sync_api import expect, sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from oroflask.auth.models import User  # noqa: E402
+from oroflask.extensions import db  # noqa: E402
 from tests.browser.harness import (  # noqa: E402
     CHROMIUM,
     CLIENT_ID,
     CLIENT_SECRET,
     DESKTOP,
     INSTALL_CHROMIUM,
+    PASSWORD_HASH,
     PHONE,
     TENANT,
     launch,
@@ -44,6 +48,9 @@ def main() -> None:
         try:
             photograph(browser.new_page(viewport=DESKTOP), live, out)
             photograph_phone(browser.new_page(viewport=PHONE), live, out)
+            add_accounts(live)
+            photograph_users(browser.new_page(viewport=DESKTOP), live, out / "users.png")
+            photograph_users(browser.new_page(viewport=PHONE), live, out / "users-phone.png")
         finally:
             browser.close()
     print(f"Screenshots written to {out}/")
@@ -76,6 +83,28 @@ def photograph_phone(page, live, out: Path) -> None:
     expect(page.locator("#field-enable .state-ok")).to_be_visible()
     shoot(page, out / "settings-phone.png", full_page=False)
     shoot(page, out / "settings-connected-phone.png")
+
+
+# The accounts the users page shows beside the administrator: one never signed in, one deactivated.
+ACCOUNTS = (
+    ("adele.vance@contoso.example", "Adele Vance", "admin", True),
+    ("alex.wilber@contoso.example", "Alex Wilber", "user", True),
+    ("megan.bowen@contoso.example", "Megan Bowen", "user", False),
+)
+
+
+def add_accounts(live) -> None:
+    with live.app.app_context():
+        for email, name, role, active in ACCOUNTS:
+            db.session.add(User(email=email, name=name, role=role, active=active, password_hash=PASSWORD_HASH))
+        db.session.commit()
+
+
+def photograph_users(page, live, path: Path) -> None:
+    sign_in(page, live)
+    page.goto(live.address("/admin/users"))
+    expect(page.locator("table.users tbody tr")).to_have_count(len(ACCOUNTS) + 1)
+    shoot(page, path)
 
 
 def shoot(page, path: Path, full_page: bool = True) -> None:
