@@ -154,3 +154,33 @@ def test_reset_password_needs_the_csrf_token(admin_client, app, user):
     response = admin_client.post(f"{USERS}/{number}/reset-password")
     assert response.status_code == 400
     assert links_of(app, USER_EMAIL) == []
+
+
+def test_a_password_change_on_my_account_is_recorded(user_client, app):
+    response = user_client.post(
+        "/account/password",
+        data={
+            "current_password": "correct horse battery",
+            "new_password": "a new and long password",
+            "new_password_confirm": "a new and long password",
+            "csrf_token": csrf_token(user_client, "/account"),
+        },
+    )
+    assert response.status_code == 302
+    assert account_events(app) == [(USER_EMAIL, USER_EMAIL, "password changed")]
+
+
+def test_my_account_shows_the_name_and_e_mail(user_client, app):
+    set_account(app, USER_EMAIL, name="Una User")
+    page = user_client.get("/account").get_data(as_text=True)
+    assert "<dt>Name</dt><dd>Una User</dd>" in page
+    assert f"<dt>E-mail</dt><dd>{USER_EMAIL}</dd>" in page
+
+
+def test_the_users_page_shows_the_last_sign_in(admin_client, app, user):
+    assert account(app, USER_EMAIL).last_sign_in_at is None
+    signed_in(app, USER_EMAIL)
+    signed_at = account(app, USER_EMAIL).last_sign_in_at
+    assert signed_at is not None
+    page = admin_client.get(USERS, query_string={"q": USER_EMAIL}).get_data(as_text=True)
+    assert f'<time datetime="{signed_at.isoformat()}">{signed_at.strftime("%Y-%m-%d %H:%M")}</time>' in page
