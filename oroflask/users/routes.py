@@ -25,8 +25,9 @@ def index():
     else:
         found = service.UserPage([], 0, 1, 1)
         status = 422
-    template = "users/_results.html" if is_htmx_request() else "users/index.html"
-    body = render_template(template, form=form, found=found, query=form.q.data or "")
+    fragment = is_htmx_request()
+    template = "users/_results.html" if fragment else "users/index.html"
+    body = render_template(template, form=form, found=found, query=form.q.data or "", announce=fragment)
     return body, status, {"Vary": "HX-Request"}
 
 

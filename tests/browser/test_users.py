@@ -123,6 +123,7 @@ def test_live_search_filters_the_table(admin_page, live, check_accessibility):
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text("bob@example.com")
     expect(page).to_have_url(live.address(f"{USERS}?q=build"))
+    expect(page.locator("#live-status")).to_have_text("1 account found.")
     check_accessibility(page, "a search")
     page.get_by_label("Search by e-mail or name").fill("nobody")
     expect(page.locator("#user-results")).to_contain_text("No account's e-mail or name contains “nobody”.")

@@ -69,6 +69,7 @@ def test_htmx_gets_the_table_alone(admin_client, app, user):
     assert "HX-Request" in response.headers["Vary"]
     assert listed(body) == [USER_EMAIL]
     assert "<html" not in body and "System Configuration" not in body
+    assert '<div id="live-status" class="visually-hidden" aria-live="polite" hx-swap-oob="innerHTML">1 account found.</div>' in body
 
 
 def test_a_search_with_control_characters_is_refused_beside_the_field(admin_client, admin):
