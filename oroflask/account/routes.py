@@ -4,6 +4,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from ..auth.forms import EmptyForm
+from ..database import ID_MAX
 from . import bp, service
 from .forms import ChangePasswordForm
 
@@ -45,7 +46,7 @@ def change_password():
     return redirect(url_for("account.show"))
 
 
-@bp.route("/account/sessions/<int:session_id>/sign-out", methods=["POST"])
+@bp.route(f"/account/sessions/<int(max={ID_MAX}):session_id>/sign-out", methods=["POST"])
 @login_required
 def end_session(session_id: int):
     """Sign one other browser of the account out."""

@@ -6,6 +6,7 @@ from flask_login import current_user
 from ..auth.access import admin_required
 from ..auth.forms import EmptyForm
 from ..auth.service import AccountError
+from ..database import ID_MAX
 from ..htmx import is_htmx_request
 from . import bp, service
 from .forms import TYPED, CreateUserForm, EditUserForm, SearchForm
@@ -70,7 +71,7 @@ def create():
     return body, 422 if form.errors else 200, {"Cache-Control": "no-store"}
 
 
-@bp.route("/admin/users/<int:user_id>", methods=["GET", "POST"])
+@bp.route(f"/admin/users/<int(max={ID_MAX}):user_id>", methods=["GET", "POST"])
 @admin_required
 def edit(user_id: int):
     """Change an account's name, role and whether it is active."""
@@ -88,7 +89,7 @@ def edit(user_id: int):
     return body, 422 if form.errors else 200
 
 
-@bp.route("/admin/users/<int:user_id>/reset-password", methods=["GET", "POST"])
+@bp.route(f"/admin/users/<int(max={ID_MAX}):user_id>/reset-password", methods=["GET", "POST"])
 @admin_required
 def reset_password(user_id: int):
     """Ask, then make a new one-time link: the old password and the account's sessions end."""

@@ -1,7 +1,7 @@
 """Accounts as administrators manage them, without HTTP: search, create, edit, reset a password.
 
-Every change is recorded in the audit log in its own transaction; `actor` is the administrator
-who made it, None for a command on the server.
+Every change is recorded in the audit log in the transaction of the change itself; `actor` is
+the administrator who made it, None for a command on the server.
 """
 
 from dataclasses import dataclass
@@ -160,6 +160,9 @@ def update(actor: SignedInUser | None, user: User, name: str, role: str, active:
     """
     if role not in ROLES:
         raise AccountError("role", f"The role must be one of: {', '.join(ROLES)}.")
+    problem = name_problem(name)
+    if problem:
+        raise AccountError("name", problem)
     demoted = user.role == "admin" and role != "admin"
     deactivated = user.active and not active
     field = "role" if demoted else "active"

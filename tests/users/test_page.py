@@ -99,6 +99,7 @@ def test_more_than_fifty_accounts_are_paged_with_plain_links(admin_client, app, 
 def test_an_unknown_account_is_not_found(admin_client, admin):
     assert admin_client.get(f"{USERS}/9999").status_code == 404
     assert admin_client.get(f"{USERS}/9999/reset-password").status_code == 404
+    assert admin_client.get(f"{USERS}/{10**30}").status_code == 404
 
 
 def _sample(rule: Rule) -> str:
