@@ -1,4 +1,4 @@
-"""Views of the account pages: first-admin setup, login, logout."""
+"""Views of the account pages: first-admin setup, login, logout, the page of a one-time password link."""
 
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
