@@ -1,6 +1,6 @@
 """Views of the account pages: first-admin setup, login, logout, the page of a one-time password link."""
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import Response, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from ..htmx import redirect_to
@@ -96,27 +96,33 @@ def set_password(token: str):
     """Set an account's password with a one-time link, then sign in as that account."""
     user = password_links.account_of(token)
     if user is None:
-        return link_no_longer_valid()
+        return link_page(link_no_longer_valid())
     form = SetPasswordForm(user.email)
     if form.validate_on_submit():
         user = password_links.set_password(token, form.password.data)
         if user is None:  # another browser used the link meanwhile
-            return link_no_longer_valid()
+            return link_page(link_no_longer_valid())
         sign_out()
         sign_in(user)
         flash("Your password is set. Welcome!", "success")
-        return redirect(url_for("settings.home")), 302, LINK_PAGE_HEADERS
+        return link_page(redirect(url_for("settings.home")))
     body = render_template("auth/set_password.html", form=form, email=user.email)
-    return body, 422 if form.errors else 200, LINK_PAGE_HEADERS
+    return link_page((body, 422 if form.errors else 200))
 
 
 def link_no_longer_valid():
     """Answer a used, replaced, expired or unknown link, or one of a deactivated account."""
     hours = current_app.config["PASSWORD_LINK_HOURS"]
-    body, status = error_response(
+    return error_response(
         404,
         "This link is no longer valid",
         "It was used already, replaced by a newer one, or is older than "
         f"{hours} hour{'' if hours == 1 else 's'}. Ask an administrator for a new one.",
     )
-    return body, status, LINK_PAGE_HEADERS
+
+
+def link_page(answer) -> Response:
+    """Make `answer` one that no cache keeps and whose address no other site learns (the token)."""
+    response = make_response(answer)
+    response.headers.update(LINK_PAGE_HEADERS)
+    return response

@@ -128,6 +128,7 @@ def test_a_deactivated_accounts_link_does_not_work(admin_client, app, user):
 
 def test_an_unknown_token_is_not_found(client, admin):
     assert_no_longer_valid(client.get("/password/" + "A" * 43))
+    assert_no_longer_valid(client.get("/password/" + "A" * 43, headers={"HX-Request": "true"}))
     assert client.get("/password/not*a*token").status_code == 404
 
 
