@@ -159,3 +159,12 @@ def test_setting_the_password_ends_the_accounts_other_sessions(admin_client, app
             db.select(UserSession.user_agent).filter_by(user_id=user_id(app, USER_EMAIL))
         ).scalars().all()
     assert "A stolen browser" not in remaining and len(remaining) == 1
+
+
+@pytest.mark.parametrize("hours", [0, -1, "soon", True])
+def test_the_lifetime_must_be_a_whole_number_of_hours(config, hours):
+    from oroflask import create_app
+
+    config["PASSWORD_LINK_HOURS"] = hours
+    with pytest.raises(ValueError, match="PASSWORD_LINK_HOURS must be a whole number of at least 1"):
+        create_app(config)
