@@ -4,7 +4,9 @@ from datetime import timedelta
 
 import pytest
 
-from oroflask.auth.models import PasswordLink
+from oroflask import create_app
+from oroflask.auth import password_links, sessions
+from oroflask.auth.models import PasswordLink, User, UserSession
 from oroflask.extensions import db
 
 from ..conftest import ADMIN_EMAIL, USER_EMAIL, csrf_token, sign_in
@@ -113,9 +115,6 @@ def test_the_lifetime_is_configured(admin_client, app, link):
 def test_a_deactivated_accounts_link_does_not_work(admin_client, app, user):
     path = link_of(reset_password(admin_client, user_id(app, USER_EMAIL))).removeprefix("http://localhost")
     with app.app_context():
-        from oroflask.auth import password_links
-        from oroflask.auth.models import User
-
         # The link is kept here on purpose, to show that the account's state alone refuses it.
         account_row = db.session.get(User, user_id(app, USER_EMAIL))
         token = path.rsplit("/", 1)[1]
@@ -146,15 +145,11 @@ def test_the_page_works_while_another_account_is_signed_in(app, admin_client, li
 def test_setting_the_password_ends_the_accounts_other_sessions(admin_client, app, user):
     path = link_of(reset_password(admin_client, user_id(app, USER_EMAIL))).removeprefix("http://localhost")
     with app.app_context():
-        from oroflask.auth import sessions
-
         sessions.start_session(user_id(app, USER_EMAIL), "A stolen browser", "192.0.2.1")
         db.session.commit()
     visitor = app.test_client()
     assert set_password(visitor, path).status_code == 302
     with app.app_context():
-        from oroflask.auth.models import UserSession
-
         remaining = db.session.execute(
             db.select(UserSession.user_agent).filter_by(user_id=user_id(app, USER_EMAIL))
         ).scalars().all()
@@ -163,8 +158,6 @@ def test_setting_the_password_ends_the_accounts_other_sessions(admin_client, app
 
 @pytest.mark.parametrize("hours", [0, -1, "soon", True])
 def test_the_lifetime_must_be_a_whole_number_of_hours(config, hours):
-    from oroflask import create_app
-
     config["PASSWORD_LINK_HOURS"] = hours
     with pytest.raises(ValueError, match="PASSWORD_LINK_HOURS must be a whole number of at least 1"):
         create_app(config)
