@@ -34,6 +34,7 @@ POSITIVE_NUMBERS = (
     "LOGIN_FAILURE_WINDOW_SECONDS",
     "SESSION_IDLE_DAYS",
     "SESSION_LIFETIME_DAYS",
+    "PASSWORD_LINK_HOURS",
 )
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # The X-Forwarded-* headers that OROFLASK_PROXY_FIX counts hops of, as Werkzeug's ProxyFix names
@@ -75,6 +76,7 @@ def defaults(instance_path: str) -> dict:
         "LOGIN_FAILURE_WINDOW_SECONDS": 15 * 60,
         "SESSION_IDLE_DAYS": 7,
         "SESSION_LIFETIME_DAYS": 30,
+        "PASSWORD_LINK_HOURS": 24,
     }
 
 

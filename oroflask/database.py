@@ -10,6 +10,9 @@ from sqlalchemy.types import TypeDecorator
 from .extensions import db
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# The largest id an INTEGER column holds. A URL's <int(max=ID_MAX):...> finds no larger one, which
+# no row has and the database would refuse as a parameter (an error, not "not found").
+ID_MAX = 2**31 - 1
 
 
 def init_app(app: Flask) -> None:

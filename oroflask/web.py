@@ -109,7 +109,8 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(Exception, _unexpected_error)
 
 
-# Set on every answer; no view sets these itself.
+# Set on every answer; a view may set a stricter one itself (a page whose URL holds a secret sends
+# no Referer at all).
 FIXED_HEADERS = (
     ("X-Frame-Options", "DENY"),
     ("X-Content-Type-Options", "nosniff"),
@@ -119,7 +120,8 @@ FIXED_HEADERS = (
 
 def _security_headers(response: Response) -> Response:
     headers = response.headers
-    headers.extend(FIXED_HEADERS)
+    for name, value in FIXED_HEADERS:
+        headers.setdefault(name, value)
     if "Content-Security-Policy" not in headers:  # the local identity provider's pages set their own
         headers.add("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     if request.endpoint != "static":

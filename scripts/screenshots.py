@@ -1,11 +1,12 @@
-"""Take the README's screenshots of the settings page and the audit log in Debian's Chromium.
+"""Take the README's screenshots of the settings page, System › Users and the audit log in Debian's Chromium.
 
 Uses the browser tests' setup (tests/browser/harness.py): the app and the local identity provider
 on loopback ports with a throw-away instance folder, and the same Chromium. Signs in, and
 photographs the page at 1280 px empty, with an error, filled and connected (settings-empty.png,
 settings-error.png, settings-filled.png, settings-connected.png), then at phone width (390 px)
-connected: its first screen and the whole page (settings-phone.png, settings-connected-phone.png).
-Last, the audit log of those changes and of a guessed password, at both widths (audit-log.png,
+connected: its first screen and the whole page (settings-phone.png, settings-connected-phone.png);
+then System › Users with a few accounts at both widths (users.png, users-phone.png); last, the
+audit log of those changes and of a guessed password, at both widths (audit-log.png,
 audit-log-phone.png):
 
     .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
@@ -20,6 +21,8 @@ from playwright.sync_api import expect, sync_playwright
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from oroflask.auth import service as accounts  # noqa: E402
+from oroflask.auth.models import User  # noqa: E402
+from oroflask.extensions import db  # noqa: E402
 from tests.browser.harness import (  # noqa: E402
     ADMIN,
     CHROMIUM,
@@ -27,6 +30,7 @@ from tests.browser.harness import (  # noqa: E402
     CLIENT_SECRET,
     DESKTOP,
     INSTALL_CHROMIUM,
+    PASSWORD_HASH,
     PHONE,
     TENANT,
     launch,
@@ -48,6 +52,9 @@ def main() -> None:
         try:
             photograph(browser.new_page(viewport=DESKTOP), live, out)
             photograph_phone(browser.new_page(viewport=PHONE), live, out)
+            add_accounts(live)
+            photograph_users(browser.new_page(viewport=DESKTOP), live, out / "users.png")
+            photograph_users(browser.new_page(viewport=PHONE), live, out / "users-phone.png")
             guess_a_password(live)
             photograph_audit_log(browser.new_page(viewport=DESKTOP), live, out / "audit-log.png")
             photograph_audit_log(browser.new_page(viewport=PHONE), live, out / "audit-log-phone.png")
@@ -97,6 +104,28 @@ def photograph_audit_log(page, live, path: Path) -> None:
     sign_in(page, live)
     page.goto(live.address("/admin/audit"))
     expect(page.locator(".nobody").first).to_be_visible()
+    shoot(page, path)
+
+
+# The accounts the users page shows beside the administrator: one never signed in, one deactivated.
+ACCOUNTS = (
+    ("adele.vance@contoso.example", "Adele Vance", "admin", True),
+    ("alex.wilber@contoso.example", "Alex Wilber", "user", True),
+    ("megan.bowen@contoso.example", "Megan Bowen", "user", False),
+)
+
+
+def add_accounts(live) -> None:
+    with live.app.app_context():
+        for email, name, role, active in ACCOUNTS:
+            db.session.add(User(email=email, name=name, role=role, active=active, password_hash=PASSWORD_HASH))
+        db.session.commit()
+
+
+def photograph_users(page, live, path: Path) -> None:
+    sign_in(page, live)
+    page.goto(live.address("/admin/users"))
+    expect(page.locator("table.users tbody tr")).to_have_count(len(ACCOUNTS) + 1)
     shoot(page, path)
 
 

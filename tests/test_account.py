@@ -150,6 +150,12 @@ def test_a_session_of_another_account_is_not_found_and_stays(app, user):
     assert is_signed_in(admin)
 
 
+def test_a_session_number_beyond_any_id_is_not_found(app, user):
+    client = signed_in(app, USER_EMAIL)
+    assert press(client, f"/account/sessions/{10**30}/sign-out").status_code == 404
+    assert is_signed_in(client)
+
+
 def test_this_browser_is_not_signed_out_as_another(app, user):
     client = signed_in(app, USER_EMAIL)
     assert press(client, f"/account/sessions/{session_of(app, client).id}/sign-out").status_code == 404

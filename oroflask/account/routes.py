@@ -4,6 +4,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from ..auth.forms import EmptyForm
+from ..database import ID_MAX
 from . import bp, service
 from .forms import ChangePasswordForm
 
@@ -11,14 +12,20 @@ from .forms import ChangePasswordForm
 @bp.route("/account")
 @login_required
 def show():
-    """Show the signed-in account: its e-mail, Change password and where it is signed in."""
+    """Show the signed-in account: its name and e-mail, Change password and where it is signed in."""
     return render_page(ChangePasswordForm(formdata=None))
 
 
 def render_page(form: ChangePasswordForm, status: int = 200):
     """Render My account with the password form as submitted."""
     browsers = service.signed_in_browsers(current_user.id, current_user.session_id)
-    body = render_template("account/account.html", form=form, browsers=browsers, action=EmptyForm())
+    body = render_template(
+        "account/account.html",
+        form=form,
+        browsers=browsers,
+        action=EmptyForm(),
+        name=service.account_name(current_user.id),
+    )
     return body, status, {"Cache-Control": "no-store"}
 
 
@@ -39,7 +46,7 @@ def change_password():
     return redirect(url_for("account.show"))
 
 
-@bp.route("/account/sessions/<int:session_id>/sign-out", methods=["POST"])
+@bp.route(f"/account/sessions/<int(max={ID_MAX}):session_id>/sign-out", methods=["POST"])
 @login_required
 def end_session(session_id: int):
     """Sign one other browser of the account out."""

@@ -4,6 +4,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from ..audit import record
+from ..audit.models import ACCOUNTS
 from ..auth import service as accounts
 from ..auth import sessions
 from ..auth.models import User
@@ -67,6 +69,11 @@ def signed_in_browsers(user_id: int, current_session_id: int) -> list[SignedInBr
     return sorted(listed, key=lambda browser: not browser.is_current)
 
 
+def account_name(user_id: int) -> str:
+    """Return the name of an account ("" when it has none)."""
+    return db.session.get(User, user_id).name
+
+
 def current_password_problem(user_id: int, password: str, remote_addr: str) -> str | None:
     """Say what is wrong with the current password typed for a change, if anything.
 
@@ -92,6 +99,7 @@ def change_password(user_id: int, new_password: str, current_session_id: int) ->
     user = db.session.get(User, user_id)
     user.set_password(new_password)
     ended = sessions.end_all_sessions(user_id, except_session=current_session_id)
+    record(user, ACCOUNTS, user.email, "password changed")
     db.session.commit()
     return ended
 

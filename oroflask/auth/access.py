@@ -83,14 +83,15 @@ _SIGNED_IN_USER = (
         UserSession.last_seen_at,
     )
     .join_from(User, UserSession, UserSession.user_id == User.id)
-    .where(UserSession.token_hash == bindparam("token_hash"), User.id == bindparam("id"))
+    .where(UserSession.token_hash == bindparam("token_hash"), User.id == bindparam("id"), User.active)
 )
 
 
 @login_manager.user_loader
 def load_user(user_id: str) -> SignedInUser | None:
-    # The account and its session in one SELECT: a session ended, expired, unknown or opened for
-    # another account is signed out, whatever the cookie (or a remember-me cookie) says.
+    # The account and its session in one SELECT: a session ended, expired, unknown, opened for
+    # another account or of a deactivated account is signed out, whatever the cookie (or a
+    # remember-me cookie) says.
     token = session.get(SESSION_TOKEN)
     if not isinstance(token, str):
         return None
@@ -123,6 +124,7 @@ def sign_in(user: User) -> None:
     token = sessions.start_session(
         user.id, request.headers.get("User-Agent", ""), request.remote_addr or "unknown"
     )
+    user.last_sign_in_at = utcnow()
     db.session.commit()
     session.clear()
     session[SESSION_TOKEN] = token

@@ -80,3 +80,20 @@ class SetupForm(Form):
 
 class EmptyForm(Form):
     """A form with only its CSRF token, for buttons that POST."""
+
+
+class SetPasswordForm(Form):
+    """The page of a one-time link; `email` is the e-mail of the link's account."""
+
+    password = PasswordField(
+        "New password",
+        validators=[DataRequired(), Length(max=1024), PasswordRule(lambda form: form.email)],
+    )
+    password_confirm = PasswordField(
+        "Repeat new password",
+        validators=[DataRequired(), EqualTo("password", message="The two passwords differ.")],
+    )
+
+    def __init__(self, email: str, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.email = email

@@ -128,11 +128,11 @@ def retire_setup_code() -> None:
 
 
 def authenticate(email: str, password: str) -> User | None:
-    """Return the user with this e-mail and password, or None."""
+    """Return the account with this e-mail and password, or None; it may be deactivated."""
     user = db.session.execute(
         select(User).where(User.email == normalize_email(email))
     ).scalar_one_or_none()
-    if user is None:
+    if user is None or not user.has_password:
         User(password_hash=_UNKNOWN_USER_HASH).check_password(password)
         return None
     return user if user.check_password(password) else None
