@@ -215,3 +215,26 @@ def test_the_microsoft_connection_becomes_the_sites_grant_and_back(empty_app):
         assert [row["id"] for row in rows] == [1]
         assert rows[0]["refresh_token_encrypted"] == "gAAAA-refresh"
         assert "microsoft_grant" not in tables(empty_app)
+
+
+def test_rows_that_point_at_an_account_survive_the_upgrades(empty_app):
+    # On SQLite, altering the account table rebuilds it: with foreign keys on, dropping the old
+    # copy would delete the account's sessions and empty the audit log's authors.
+    with empty_app.app_context():
+        flask_migrate.upgrade(revision="0005")
+        db.session.execute(text(
+            "INSERT INTO \"user\" (id, email, password_hash, role, created_at) "
+            "VALUES (3, 'admin@example.com', 'x', 'admin', '2026-11-30 09:00:00+00:00')"
+        ))
+        db.session.execute(text(
+            "INSERT INTO user_session (token_hash, user_id, created_at, last_seen_at, user_agent, remote_addr) "
+            "VALUES ('h', 3, '2026-11-30 09:00:00+00:00', '2026-11-30 09:00:00+00:00', 'Firefox', '192.0.2.1')"
+        ))
+        db.session.execute(text(
+            "INSERT INTO audit_event (at, actor_id, actor_email, area, subject, change) "
+            "VALUES ('2026-11-30 09:00:00+00:00', 3, 'admin@example.com', 'settings', 'tenant', 'set to common')"
+        ))
+        db.session.commit()
+        flask_migrate.upgrade()
+        assert db.session.execute(text("SELECT user_id FROM user_session")).scalar_one() == 3
+        assert db.session.execute(text("SELECT actor_id FROM audit_event")).scalar_one() == 3

@@ -43,9 +43,32 @@ def run_migrations_online():
     configure_args = dict(current_app.extensions["migrate"].configure_args)
     configure_args.setdefault("process_revision_directives", process_revision_directives)
     with target_db.engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # SQLite alters a table by building a new copy and dropping the old one (batch mode).
+            # With foreign keys on, that drop would delete or empty every row that points at the
+            # old table (sessions, attempts, audit authors). The pragma only takes effect outside a
+            # transaction; the check below stands in for it.
+            connection.exec_driver_sql("PRAGMA foreign_keys = OFF")
+            connection.commit()
         context.configure(connection=connection, target_metadata=target_db.metadata, **configure_args)
-        with context.begin_transaction():
-            context.run_migrations()
+        try:
+            with context.begin_transaction():
+                context.run_migrations()
+                if sqlite:
+                    _check_foreign_keys(connection)
+        finally:
+            if sqlite:
+                connection.exec_driver_sql("PRAGMA foreign_keys = ON")
+                connection.commit()
+
+
+def _check_foreign_keys(connection):
+    """Refuse to commit migrations that left a row pointing at nothing."""
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        tables = sorted({row[0] for row in broken})
+        raise RuntimeError(f"the migration left rows that point at nothing in: {', '.join(tables)}")
 
 
 if context.is_offline_mode():

@@ -107,6 +107,13 @@ def test_flashes_stand_in_the_content_column(admin_page, live):
     expect_in_the_content_column(page, "Emails sync is disabled and the stored tokens are deleted.")
 
 
+def test_the_system_tree_runs_the_height_of_the_window_beside_a_short_page(admin_page, live):
+    page = admin_page
+    page.goto(live.address("/admin/users"))
+    tree = page.locator(".config-tree").bounding_box()
+    assert tree["y"] + tree["height"] >= DESKTOP["height"] - 1
+
+
 @pytest.mark.parametrize("context_options", [{"java_script_enabled": False}])
 def test_an_error_flash_is_red_and_names_the_setting(admin_page):
     page = admin_page
