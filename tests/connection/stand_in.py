@@ -9,9 +9,10 @@ sockets, as no web framework sends its headers a byte at a time.
 import json
 import socket
 import socketserver
-import threading
 
 import requests
+
+from ..loopback import LoopbackServer
 
 DISCOVERY = "discovery"
 DRIBBLE_HEADERS = "dribble headers"
@@ -30,29 +31,15 @@ class Answer:
         self.body = body
 
 
-class StandIn(socketserver.ThreadingTCPServer):
+class StandIn(LoopbackServer):
     """The server; `answers` maps an endpoint name of the discovery document (or DISCOVERY) to
     DRIBBLE_HEADERS, DRIBBLE_BODY or an Answer."""
 
-    daemon_threads = True
-
     def __init__(self, upstream: str):
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler, name="stand-in")
         self.upstream = upstream
-        self.authority = f"http://127.0.0.1:{self.server_address[1]}"
+        self.authority = f"http://127.0.0.1:{self.port}"
         self.answers: dict[str, str | Answer] = {}
-        self.stopping = threading.Event()
-        self._thread = threading.Thread(target=self.serve_forever, args=(0.1,), name="stand-in", daemon=True)
-
-    def start(self) -> "StandIn":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.shutdown()
-        self._thread.join()
-        self.server_close()
 
     def answer_for(self, path: str) -> str | Answer:
         """Return how to answer a request for `path`."""

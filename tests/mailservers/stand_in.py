@@ -8,7 +8,8 @@ each answer is exactly the line Exchange sends.
 
 import base64
 import socketserver
-import threading
+
+from ..loopback import LoopbackServer
 
 IMAP_GREETING = "* OK The Microsoft Exchange IMAP4 service is ready. [TQBXADQAUABSADAAMQBDAEEAMAAwADEAMgAuAA==]"
 IMAP_CAPABILITY = (
@@ -44,7 +45,7 @@ SMTP_EHLO = (
 )
 
 
-class StandIn(socketserver.ThreadingTCPServer):
+class StandIn(LoopbackServer):
     """A scripted server on a free loopback port; `start()` it, `stop()` it.
 
     `answers` maps a command (AUTHENTICATE, LIST, AUTH, ...) to the lines to answer it with; "{tag}"
@@ -52,29 +53,11 @@ class StandIn(socketserver.ThreadingTCPServer):
     accepts connections and never says a word; `hang_up` closes each at once.
     """
 
-    daemon_threads = True
-    allow_reuse_address = True
-
     def __init__(self, handler, answers: dict | None = None, silent: bool = False, hang_up: bool = False):
-        super().__init__(("127.0.0.1", 0), handler)
-        self.port = self.server_address[1]
+        super().__init__(handler, name="mail stand-in")
         self.answers = answers or {}
         self.silent = silent
         self.hang_up = hang_up
-        self.stopping = threading.Event()
-        self._thread = threading.Thread(
-            target=self.serve_forever, args=(0.1,), name="mail stand-in", daemon=True
-        )
-
-    def start(self) -> "StandIn":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.shutdown()
-        self._thread.join()
-        self.server_close()
 
 
 class _Conversation(socketserver.StreamRequestHandler):
