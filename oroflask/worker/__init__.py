@@ -3,9 +3,9 @@ tasks and its schedule."""
 
 from flask import Blueprint, Flask
 
-from .queue import periodic_task, queue, task
+from .queue import periodic_task, queue_of, task
 
-__all__ = ["bp", "init_app", "periodic_task", "queue", "task"]
+__all__ = ["bp", "init_app", "periodic_task", "queue_of", "task"]
 
 bp = Blueprint("worker", __name__, cli_group=None)
 

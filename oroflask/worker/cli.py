@@ -1,15 +1,13 @@
 """`flask --app wsgi mail-worker`: run the queue's tasks and the schedule until stopped."""
 
-import logging
-
 import click
 from flask import current_app
 from huey.consumer import Consumer
 
-from .. import config, logs
+from .. import config
 from ..extensions import db
 from . import bp
-from .queue import describe, queue
+from .queue import describe, log_through_oroflask, queue_of
 
 
 @bp.cli.command("mail-worker")
@@ -25,12 +23,9 @@ def mail_worker(workers: int | None, worker_type: str | None) -> None:
     app = current_app._get_current_object()
     workers = workers or app.config["QUEUE_WORKERS"]
     worker_type = worker_type or app.config["QUEUE_WORKER_TYPE"]
-    huey_logger = logging.getLogger("huey")
-    logs.write_as_lines(huey_logger)
-    # Huey tells of every task it runs at INFO: only its warnings and errors are worth a line.
-    huey_logger.setLevel(max(logging.WARNING, logging.getLevelName(app.config["LOG_LEVEL"])))
+    log_through_oroflask(app)
     consumer = Consumer(
-        queue(app).huey,
+        queue_of(app).huey,
         workers=workers,
         worker_type=worker_type,
         periodic=True,

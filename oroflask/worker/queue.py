@@ -7,6 +7,7 @@ ran): it must be idempotent and commit its progress with the data it describes.
 """
 
 import functools
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -17,6 +18,8 @@ from flask import Flask, current_app
 from huey import RedisHuey, SqliteHuey
 from huey.api import Huey
 from huey.signals import SIGNAL_INTERRUPTED
+
+from .. import logs
 
 QUEUE_FILE = "queue.sqlite"
 _QUEUE = "oroflask.queue"
@@ -38,7 +41,7 @@ class Task:
 
     def enqueue(self, *args, **kwargs) -> None:
         """Put the task on the current application's queue and return at once; a worker runs it."""
-        queue(current_app).wrappers[self.name](*args, **kwargs)
+        queue_of(current_app._get_current_object()).wrappers[self.name](*args, **kwargs)
 
 
 _tasks: dict[str, Task] = {}
@@ -77,7 +80,7 @@ class Queue:
         return {declared.name: declared.schedule for declared in _tasks.values() if declared.schedule}
 
 
-def queue(app: Flask) -> Queue:
+def queue_of(app: Flask) -> Queue:
     """Return the application's queue, built on first use (the web app only opens it to enqueue)."""
     built = app.extensions.get(_QUEUE)
     if built is None:
@@ -96,6 +99,14 @@ def describe(app: Flask) -> str:
     parts = urlsplit(url)
     where = parts.path if parts.scheme == "unix" else f"{parts.hostname}:{parts.port or 6379}{parts.path}"
     return f"the Redis queue {parts.scheme}://{where} ({app.config['QUEUE_NAME']})"
+
+
+def log_through_oroflask(app: Flask) -> None:
+    """Write Huey's warnings and errors (a task that failed, with its traceback) as oroflask's log lines, redacted."""
+    huey_logger = logging.getLogger("huey")
+    logs.write_as_lines(huey_logger)
+    # Huey tells of every task it runs at INFO: only its warnings and errors are worth a line.
+    huey_logger.setLevel(max(logging.WARNING, logging.getLevelName(app.config["LOG_LEVEL"])))
 
 
 def _huey(app: Flask) -> Huey:

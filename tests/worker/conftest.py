@@ -74,12 +74,12 @@ def queue_config(request, config):
 
 
 @pytest.fixture
-def empty_queue(app):
+def empty_queue_of(app):
     """Leave nothing of the test's queue behind (on Redis, its keys)."""
-    from oroflask.worker import queue
+    from oroflask.worker import queue_of
 
     yield
-    queue(app).huey.flush()
+    queue_of(app).huey.flush()
 
 
 class WorkerProcess:

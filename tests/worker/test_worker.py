@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import pytest
 
 from oroflask import create_app
-from oroflask.worker import queue
+from oroflask.worker import queue_of
 from oroflask.worker.grants import refresh_idle_grants
 from tests.connection.conftest import behave, stats
 
@@ -142,7 +142,7 @@ def test_an_unknown_queue_url_stops_the_worker_command(app, start_worker):
 
 def test_the_idle_grants_are_refreshed_daily(app):
     with app.app_context():
-        huey = queue(app).huey
+        huey = queue_of(app).huey
     daily = [datetime(2026, 12, day, 3, 17, tzinfo=timezone.utc).replace(tzinfo=None) for day in (1, 2, 3)]
     other_times = [datetime(2026, 12, 1, hour, minute) for hour, minute in ((3, 16), (3, 18), (15, 17), (0, 0))]
 
