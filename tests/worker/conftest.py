@@ -21,6 +21,7 @@ from oroflask.database import utcnow
 from oroflask.devidp.directory import DEFAULT_CLIENT_ID, DEFAULT_SECRET_VALUE, DEFAULT_TENANT_ID
 from oroflask.encryption import decrypt
 from oroflask.extensions import db
+from oroflask.worker import queue_of
 from tests.connection.conftest import flow, idp  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,10 +75,8 @@ def queue_config(request, config):
 
 
 @pytest.fixture
-def empty_queue_of(app):
+def empty_queue(app):
     """Leave nothing of the test's queue behind (on Redis, its keys)."""
-    from oroflask.worker import queue_of
-
     yield
     queue_of(app).huey.flush()
 
