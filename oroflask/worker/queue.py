@@ -75,10 +75,6 @@ class Queue:
     def _requeue(self, signal, interrupted) -> None:
         self.huey.enqueue(interrupted)
 
-    def scheduled(self) -> dict[str, Callable]:
-        """Return the periodic tasks by name, with their schedules."""
-        return {declared.name: declared.schedule for declared in _tasks.values() if declared.schedule}
-
 
 def queue_of(app: Flask) -> Queue:
     """Return the application's queue, built on first use (the web app only opens it to enqueue)."""
