@@ -24,7 +24,8 @@ def mail_worker(workers: int | None, worker_type: str | None) -> None:
     workers = workers or app.config["QUEUE_WORKERS"]
     worker_type = worker_type or app.config["QUEUE_WORKER_TYPE"]
     log_through_oroflask(app)
-    consumer = Consumer(
+    consumer = _Consumer(
+        f"  oroflask: the worker runs ({workers} {worker_type} workers, {describe(app)})",
         queue_of(app).huey,
         workers=workers,
         worker_type=worker_type,
@@ -37,9 +38,20 @@ def mail_worker(workers: int | None, worker_type: str | None) -> None:
     if worker_type == "process":
         # Each forked worker opens its own database connections, never its parent's.
         consumer.huey.on_startup("own database connections")(lambda: _forget_connections(app))
-    click.echo(f"  oroflask: the worker runs ({workers} {worker_type} workers, {describe(app)})")
     consumer.run()
     app.logger.info("The worker stopped")
+
+
+class _Consumer(Consumer):
+    """Huey's consumer, saying that it runs once it listens for SIGTERM and Ctrl+C."""
+
+    def __init__(self, announcement: str, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.announcement = announcement
+
+    def start(self) -> None:
+        super().start()
+        click.echo(self.announcement)
 
 
 def _forget_connections(app) -> None:
