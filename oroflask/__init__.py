@@ -39,7 +39,7 @@ def create_app(test_config: dict | None = None, *, migrations: bool = True) -> F
     login_manager.init_app(app)
     encryption.init_app(app)
 
-    from . import account, audit, auth, connection, settings, users
+    from . import account, audit, auth, connection, settings, users, worker
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(account.bp)
@@ -48,4 +48,5 @@ def create_app(test_config: dict | None = None, *, migrations: bool = True) -> F
     app.register_blueprint(connection.bp)
     app.register_blueprint(users.bp)
     app.register_blueprint(health.bp)
+    worker.init_app(app)
     return app

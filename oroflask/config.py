@@ -1,6 +1,7 @@
 """Configuration defaults and the keys that are generated once into the instance folder."""
 
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -25,6 +26,9 @@ TEXT_KEYS = (
     "MICROSOFT_AUTHORITY",
     "PUBLIC_URL",
     "LOG_LEVEL",
+    "QUEUE_URL",
+    "QUEUE_NAME",
+    "QUEUE_WORKER_TYPE",
 )
 
 # Settings that are counts or durations: whole numbers of at least 1.
@@ -35,6 +39,8 @@ POSITIVE_NUMBERS = (
     "SESSION_IDLE_DAYS",
     "SESSION_LIFETIME_DAYS",
     "PASSWORD_LINK_HOURS",
+    "QUEUE_WORKERS",
+    "QUEUE_SHUTDOWN_SECONDS",
 )
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # The X-Forwarded-* headers that OROFLASK_PROXY_FIX counts hops of, as Werkzeug's ProxyFix names
@@ -45,6 +51,9 @@ PROXY_HEADERS_OF_A_NUMBER = ("x_for", "x_proto")
 # A request makes at most three calls to Microsoft (the Redirect URI's discovery, token and keys):
 # with this deadline each, it still answers before gunicorn's 60 s worker timeout (gunicorn.conf.py).
 MAX_HTTP_DEADLINE = 19
+# Where the task queue may live: empty for a SQLite file in the instance folder, or a Redis server.
+QUEUE_SCHEMES = ("redis", "rediss", "unix")
+WORKER_TYPES = ("thread", "process")
 
 
 def defaults(instance_path: str) -> dict:
@@ -77,6 +86,12 @@ def defaults(instance_path: str) -> dict:
         "SESSION_IDLE_DAYS": 7,
         "SESSION_LIFETIME_DAYS": 30,
         "PASSWORD_LINK_HOURS": 24,
+        "QUEUE_URL": "",
+        "QUEUE_NAME": "oroflask",
+        # Tasks mostly wait on Microsoft and mail servers: threads, two of them for two cores.
+        "QUEUE_WORKERS": 2,
+        "QUEUE_WORKER_TYPE": "thread",
+        "QUEUE_SHUTDOWN_SECONDS": 30,
     }
 
 
@@ -122,6 +137,13 @@ def finalize(app: Flask) -> None:
     if level not in LOG_LEVELS:
         raise ValueError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {level!r}")
     app.config["LOG_LEVEL"] = level
+    app.config["QUEUE_URL"] = queue_url(app.config["QUEUE_URL"])
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", app.config["QUEUE_NAME"]):
+        raise ValueError("QUEUE_NAME must be 1 to 64 letters, digits, dots, dashes or underscores")
+    worker_type = app.config["QUEUE_WORKER_TYPE"].strip().lower()
+    if worker_type not in WORKER_TYPES:
+        raise ValueError(f"QUEUE_WORKER_TYPE must be one of {', '.join(WORKER_TYPES)}, not {worker_type!r}")
+    app.config["QUEUE_WORKER_TYPE"] = worker_type
     # The session cookie goes to the provider's redirect back to us: Strict would drop it.
     if app.config["SESSION_COOKIE_SAMESITE"] not in ("Lax", "None"):
         raise ValueError("SESSION_COOKIE_SAMESITE must be Lax (or None) for the OAuth redirect to work")
@@ -136,6 +158,28 @@ def trusted_hosts(value) -> list[str] | None:
     if not isinstance(value, (list, tuple)) or not all(isinstance(host, str) for host in value):
         raise ValueError("TRUSTED_HOSTS must be a list of host names, or host names separated by commas")
     return [host.strip().lower() for host in value]
+
+
+def queue_url(value: str) -> str:
+    """Return the task queue's address: empty (a SQLite file in the instance folder) or a Redis URL.
+
+    The error names only the scheme: the rest of the URL may hold a password.
+    """
+    value = value.strip()
+    if not value:
+        return ""
+    scheme = value.partition(":")[0].lower() if ":" in value else ""
+    if scheme not in QUEUE_SCHEMES:
+        named = (
+            f"a URL of the scheme {scheme!r}"
+            if re.fullmatch(r"[a-z][a-z0-9+.-]{0,19}", scheme)
+            else "something that is not a URL"
+        )
+        raise ValueError(
+            "QUEUE_URL must be empty (a SQLite queue in the instance folder) or a Redis URL "
+            f"(redis://, rediss:// or unix://), not {named}"
+        )
+    return value
 
 
 def http_deadline(value) -> float:

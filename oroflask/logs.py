@@ -160,15 +160,20 @@ def init_app(app: Flask) -> None:
     application_logger = logging.getLogger(app.name)
     # Added before app.logger is first used, so that Flask does not add its own handler too.
     for logger in (application_logger, logging.getLogger("werkzeug")):
-        if _handler not in logger.handlers:
-            logger.addHandler(_handler)
-        # On the loggers as well as in the formatter, so that other handlers get redacted records.
-        if not any(isinstance(existing, RedactingFilter) for existing in logger.filters):
-            logger.addFilter(RedactingFilter())
+        write_as_lines(logger)
     # Only oroflask's own logger: Authlib's keeps the INFO level identity.py gives it (Authlib
     # logs the PKCE code verifier at DEBUG).
     application_logger.setLevel(app.config["LOG_LEVEL"])
     app.after_request(_answer_request_id)
+
+
+def write_as_lines(logger: logging.Logger) -> None:
+    """Write this logger's records as oroflask writes its own: one redacted line each."""
+    if _handler not in logger.handlers:
+        logger.addHandler(_handler)
+    # On the logger as well as in the formatter, so that other handlers get redacted records.
+    if not any(isinstance(existing, RedactingFilter) for existing in logger.filters):
+        logger.addFilter(RedactingFilter())
 
 
 def _answer_request_id(response: Response) -> Response:
