@@ -5,4 +5,4 @@ from flask import Blueprint
 
 bp = Blueprint("connection", __name__, cli_group=None)
 
-from . import cli, routes  # noqa: E402,F401  (routes register themselves on bp)
+from . import cli, routes, tasks  # noqa: E402,F401  (routes and tasks register themselves)

@@ -13,8 +13,5 @@ from . import cli  # noqa: E402,F401  (the command registers itself on bp)
 
 
 def init_app(app: Flask) -> None:
-    """Declare the worker's own tasks and its command."""
-    # Imported here, not above: the tasks use features that may themselves enqueue tasks.
-    from . import grants  # noqa: F401
-
+    """Register the worker's command; features declare their tasks where they live."""
     app.register_blueprint(bp)

@@ -8,7 +8,7 @@ import pytest
 
 from oroflask import create_app
 from oroflask.worker import queue_of
-from oroflask.worker.grants import refresh_idle_grants
+from oroflask.connection.tasks import refresh_idle_grants
 from tests.connection.conftest import behave, stats
 
 from .conftest import expire_refresh_lease, make_idle, stored_grant, wait_for_refresh

@@ -5,9 +5,9 @@ from datetime import timedelta
 from flask import current_app
 from huey import crontab
 
-from ..connection import tokens
 from ..failures import EXPLAINED, explain
-from .queue import periodic_task
+from ..worker import periodic_task
+from . import tokens
 
 IDLE = timedelta(days=30)
 
