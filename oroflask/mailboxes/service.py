@@ -234,9 +234,8 @@ def default_sync_from(today: date | None = None) -> date:
 
 
 def save_folders(mailbox: Mailbox, folders: list[str], sync_from: date | None) -> None:
-    """Store the folders to sync and the day to sync from (None: everything)."""
-    offered = selectable_folders(mailbox)
-    mailbox.folders = [name for name in offered if name in folders]
+    """Store the folders to sync, in the chooser's order, and the day to sync from (None: everything)."""
+    mailbox.folders = [choice.name for choice in folder_choices(mailbox, folders) if choice.chosen]
     mailbox.sync_from = sync_from
     db.session.commit()
 
