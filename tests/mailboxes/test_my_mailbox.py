@@ -28,7 +28,7 @@ def grant_of(app, mailbox: Mailbox) -> MicrosoftGrant | None:
 def test_before_enable_the_page_says_so_and_offers_no_sign_in(user_client, app):
     page = user_client.get(MAILBOX_PAGE).get_data(as_text=True)
 
-    assert "an administrator must first enable" in page
+    assert "Mailboxes cannot be connected now: an administrator must first enable" in page
     assert 'id="connect"' not in page
 
     answer = user_client.post(MAILBOX_PAGE + "/connect", data={"csrf_token": csrf_token(user_client, MAILBOX_PAGE)})
@@ -122,6 +122,8 @@ def test_an_admin_uses_the_connection_made_with_enable_until_it_is_disabled(app,
 
     page = enabled.get(MAILBOX_PAGE).get_data(as_text=True)
     assert "Reconnect needed" in page and "The connection made with Enable, which this mailbox used, was disabled" in page
+    # Disabled, Enable is the gate again: no sign-in is offered.
+    assert "Mailboxes cannot be connected now" in page and 'id="connect"' not in page
 
 
 def test_a_dead_grant_shows_reconnect_needed_with_its_reason(app, enabled, user, mail_identity_provider):
