@@ -171,3 +171,21 @@ def test_one_user_cannot_see_or_change_another_users_mailbox(app, enabled, user,
         assert answer.status_code == 404, action
     assert other.get(MAILBOX_PAGE + "/disconnect").status_code == 404
     assert stored_mailbox(app, USER_EMAIL).address == ALEX
+
+
+def test_reconnect_needed_is_told_to_the_owner_on_every_page_only(app, enabled, user, mail_identity_provider):
+    owner = signed_in(app, user)
+    connect(owner, mail_identity_provider, ALEX)
+    assert 'id="mailbox-reconnect"' not in owner.get("/account").get_data(as_text=True)
+    with app.app_context():
+        db.session.execute(
+            update(MicrosoftGrant).where(MicrosoftGrant.purpose == MAILBOX).values(reconnect_reason="Revoked")
+        )
+        db.session.commit()
+
+    for path in ("/account", "/"):
+        page = owner.get(path, follow_redirects=True).get_data(as_text=True)
+        assert "<strong>Reconnect needed:</strong> your mailbox can no longer be opened." in page, path
+    # The page of the mailbox says it in full, once.
+    assert 'id="mailbox-reconnect"' not in owner.get(MAILBOX_PAGE).get_data(as_text=True)
+    assert 'id="mailbox-reconnect"' not in enabled.get("/account").get_data(as_text=True)
