@@ -70,7 +70,7 @@ def main() -> None:
             htmx = {**browser, "HX-Request": "true", "X-CSRFToken": csrf}
             cases = [
                 ("settings page", PAGE, browser, None),
-                ("status poll", f"{PAGE}/authorization/{ATTEMPT}", htmx, None),
+                ("status poll", f"/oauth/microsoft/attempts/{ATTEMPT}", htmx, None),
                 ("live save", f"{PAGE}/fields/client_id", htmx, "live_save.lua"),
                 ("/healthz", "/healthz", {}, None),
             ]

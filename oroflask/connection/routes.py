@@ -17,6 +17,9 @@ from . import bp, service
 from .models import SITE, SUCCEEDED, TERMINAL
 
 AUTHORIZATION = PAGE + "/authorization"
+# An attempt's own addresses (its sign-in window, status poll, closed window), for whoever started
+# it: an admin's Enable or a user's mailbox.
+ATTEMPT = "/oauth/microsoft/attempts/<token:attempt_id>"
 # The session key naming the attempt whose sign-in this browser opened: the answer must come back
 # to it. Only the attempt's id: the verifier and the nonce stay on the server.
 OPENED_SIGN_IN = "microsoft_sign_in"
@@ -55,7 +58,7 @@ def start():
     return response, 200, {"HX-Trigger": json.dumps(trigger)}
 
 
-@bp.route("/oauth/microsoft/attempts/<token:attempt_id>/authorize")
+@bp.route(ATTEMPT + "/authorize")
 @login_required
 def begin(attempt_id: str):
     """Send the sign-in window to Microsoft's authorize endpoint, once per attempt."""
@@ -88,7 +91,7 @@ def callback():
     return _result(attempt)
 
 
-@bp.route(AUTHORIZATION + "/<token:attempt_id>")
+@bp.route(ATTEMPT)
 @login_required
 def status(attempt_id: str):
     """Answer the status poll of an attempt (a small fragment; no writes)."""
@@ -100,7 +103,7 @@ def status(attempt_id: str):
     return _status_fragment(attempt)
 
 
-@bp.route(AUTHORIZATION + "/<token:attempt_id>/closed", methods=["POST"])
+@bp.route(ATTEMPT + "/closed", methods=["POST"])
 @login_required
 def closed(attempt_id: str):
     """Record that the sign-in window was closed, and answer with the newest attempt's status."""

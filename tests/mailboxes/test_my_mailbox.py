@@ -70,7 +70,7 @@ def test_the_status_poll_of_a_mailbox_sign_in_serves_its_user_and_sends_the_page
         attempt_id = db.session.execute(
             select(AuthorizationAttempt.id).where(AuthorizationAttempt.purpose == MAILBOX)
         ).scalar_one()
-    status_url = f"/admin/config/integrations/microsoft/authorization/{attempt_id}"
+    status_url = f"/oauth/microsoft/attempts/{attempt_id}"
 
     poll = browser.get(status_url, headers={"HX-Request": "true"})
     assert poll.status_code == 200 and poll.headers["HX-Redirect"] == MAILBOX_PAGE
