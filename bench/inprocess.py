@@ -58,7 +58,7 @@ def main() -> None:
             ("hello world (bare Flask)", hello_app, [request("/")], 2000),
             ("empty view, signed-in admin", app, [request("/_bench/signed-in", browser)], 2000),
             ("/healthz", app, [request("/healthz")], 2000),
-            ("status poll", app, [request(f"{run.PAGE}/authorization/{run.ATTEMPT}", htmx)], 1000),
+            ("status poll", app, [request(f"/oauth/microsoft/attempts/{run.ATTEMPT}", htmx)], 1000),
             ("settings page", app, [request(run.PAGE, browser)], 300),
             # Alternating two values, as bench/live_save.lua does: every save stores a change.
             ("live save", app, [request(save, htmx, {"client_id": value}) for value in (run.OTHER_CLIENT_ID, run.CLIENT_ID)], 300),

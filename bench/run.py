@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from oroflask import create_app  # noqa: E402
 from oroflask.auth import service as accounts  # noqa: E402
-from oroflask.connection.models import AuthorizationAttempt, MicrosoftConnection  # noqa: E402
+from oroflask.connection.models import SITE, AuthorizationAttempt, MicrosoftGrant  # noqa: E402
 from oroflask.database import utcnow  # noqa: E402
 from oroflask.encryption import encrypt  # noqa: E402
 from oroflask.extensions import db  # noqa: E402
@@ -70,7 +70,7 @@ def main() -> None:
             htmx = {**browser, "HX-Request": "true", "X-CSRFToken": csrf}
             cases = [
                 ("settings page", PAGE, browser, None),
-                ("status poll", f"{PAGE}/authorization/{ATTEMPT}", htmx, None),
+                ("status poll", f"/oauth/microsoft/attempts/{ATTEMPT}", htmx, None),
                 ("live save", f"{PAGE}/fields/client_id", htmx, "live_save.lua"),
                 ("/healthz", "/healthz", {}, None),
             ]
@@ -141,8 +141,9 @@ def prepare(instance: Path, database_url: str) -> dict:
         settings.client_secret_encrypted = encrypt("Bench~secret.value.for.load.tests.0123")
         settings.emails_sync_enabled = True
         db.session.add(
-            MicrosoftConnection(
-                id=1,
+            MicrosoftGrant(
+                purpose=SITE,
+                user_id=admin.id,
                 account="adele@contoso.onmicrosoft.com",
                 client_id=CLIENT_ID,
                 tenant=TENANT,

@@ -39,13 +39,14 @@ def create_app(test_config: dict | None = None, *, migrations: bool = True) -> F
     login_manager.init_app(app)
     encryption.init_app(app)
 
-    from . import account, audit, auth, connection, settings, users, worker
+    from . import account, audit, auth, connection, mailboxes, settings, users, worker
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(account.bp)
     app.register_blueprint(audit.bp)
     app.register_blueprint(settings.bp)
     app.register_blueprint(connection.bp)
+    app.register_blueprint(mailboxes.bp)
     app.register_blueprint(users.bp)
     app.register_blueprint(health.bp)
     worker.init_app(app)

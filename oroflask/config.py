@@ -8,6 +8,8 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 from flask import Flask
 
+from .mailservers import Endpoint
+
 SECRET_KEY_FILE = "secret_key"
 ENCRYPTION_KEYS_FILE = "encryption.keys"
 DATABASE_FILE = "oroflask.sqlite"
@@ -29,7 +31,15 @@ TEXT_KEYS = (
     "QUEUE_URL",
     "QUEUE_NAME",
     "QUEUE_WORKER_TYPE",
+    "MICROSOFT_IMAP_HOST",
+    "MICROSOFT_IMAP_SECURITY",
+    "MICROSOFT_SMTP_HOST",
+    "MICROSOFT_SMTP_SECURITY",
+    "MAIL_CA_FILE",
 )
+# The mail servers that mailboxes are checked (and later synced) with, by protocol: the keys
+# MICROSOFT_<PROTOCOL>_HOST, _PORT and _SECURITY.
+MAIL_PROTOCOLS = ("IMAP", "SMTP")
 
 # Settings that are counts or durations: whole numbers of at least 1.
 POSITIVE_NUMBERS = (
@@ -92,6 +102,16 @@ def defaults(instance_path: str) -> dict:
         "QUEUE_WORKERS": 2,
         "QUEUE_WORKER_TYPE": "thread",
         "QUEUE_SHUTDOWN_SECONDS": 30,
+        # Microsoft 365's own servers (mailservers.MICROSOFT_IMAP and MICROSOFT_SMTP).
+        "MICROSOFT_IMAP_HOST": "outlook.office365.com",
+        "MICROSOFT_IMAP_PORT": 993,
+        "MICROSOFT_IMAP_SECURITY": "tls",
+        "MICROSOFT_SMTP_HOST": "smtp.office365.com",
+        "MICROSOFT_SMTP_PORT": 587,
+        "MICROSOFT_SMTP_SECURITY": "starttls",
+        # A CA certificate file that mail servers' certificates are checked against, instead of
+        # the system's: for test servers with a certificate of their own.
+        "MAIL_CA_FILE": "",
     }
 
 
@@ -133,6 +153,11 @@ def finalize(app: Flask) -> None:
             value = app.config[key] = int(value)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{key} must be a whole number of at least 1, not {value!r}")
+    for protocol in MAIL_PROTOCOLS:
+        mail_endpoint(app.config, protocol)
+    ca_file = app.config["MAIL_CA_FILE"]
+    if ca_file and not os.path.isfile(ca_file):
+        raise ValueError(f"MAIL_CA_FILE must name a readable certificate file, not {ca_file!r}")
     level = app.config["LOG_LEVEL"].strip().upper()
     if level not in LOG_LEVELS:
         raise ValueError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {level!r}")
@@ -147,6 +172,25 @@ def finalize(app: Flask) -> None:
     # The session cookie goes to the provider's redirect back to us: Strict would drop it.
     if app.config["SESSION_COOKIE_SAMESITE"] not in ("Lax", "None"):
         raise ValueError("SESSION_COOKIE_SAMESITE must be Lax (or None) for the OAuth redirect to work")
+
+
+def mail_endpoint(settings, protocol: str) -> Endpoint:
+    """Return the configured IMAP or SMTP server, or raise ValueError naming the setting at fault.
+
+    Converts a port written as text in place (OROFLASK_MICROSOFT_IMAP_PORT=" 993").
+    """
+    prefix = f"MICROSOFT_{protocol}_"
+    port = settings[prefix + "PORT"]
+    if isinstance(port, str) and port.strip().isdigit():
+        port = settings[prefix + "PORT"] = int(port)
+    security = settings[prefix + "SECURITY"].strip().lower()
+    settings[prefix + "SECURITY"] = security
+    try:
+        return Endpoint(settings[prefix + "HOST"].strip(), port, security)
+    except ValueError as error:
+        raise ValueError(
+            f"{prefix}HOST, {prefix}PORT and {prefix}SECURITY do not make a usable {protocol} server: {error}"
+        ) from None
 
 
 def trusted_hosts(value) -> list[str] | None:

@@ -9,6 +9,7 @@ more entry of `EXPLAINED`; the callers stay as they are.
 import ssl
 from dataclasses import dataclass
 
+from .mailservers import MailServerError
 from .microsoft.errors import IdTokenRejected, MicrosoftError, ProviderUnavailable, UnusableAnswer
 
 # How long a failure that passes by itself (a server down, too slow) is best left before trying again.
@@ -63,6 +64,7 @@ EXPLAINED = (
     ProviderUnavailable,
     UnusableAnswer,
     IdTokenRejected,
+    MailServerError,
     TimeoutError,
     ConnectionError,
     ssl.SSLError,
@@ -88,6 +90,16 @@ def explain(error: BaseException, *, heading: str = "", again: str = TRY_AGAIN, 
             correlation_id=error.correlation_id,
             reconnect=error.reconnect_needed,
             field=cause.field,
+        )
+    if isinstance(error, MailServerError):
+        return Explanation(
+            error.title,
+            error.fix,
+            cause=error.cause,
+            code=error.kind,
+            server_said=error.server_said,
+            reconnect=error.reconnect_needed,
+            retry_after=error.retry_after,
         )
     if isinstance(error, ProviderUnavailable):
         return Explanation(_capitalized(str(error)), again, retry_after=RETRY_SOON_SECONDS)

@@ -7,7 +7,8 @@ settings-error.png, settings-filled.png, settings-connected.png), then at phone 
 connected: its first screen and the whole page (settings-phone.png, settings-connected-phone.png);
 then System › Users with a few accounts at both widths (users.png, users-phone.png); last, the
 audit log of those changes and of a guessed password, at both widths (audit-log.png,
-audit-log-phone.png):
+audit-log-phone.png); last, My mailbox connected in the sign-in popup, with the folders its check
+listed, at both widths (mailbox.png, mailbox-phone.png):
 
     .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
 """
@@ -17,12 +18,15 @@ import sys
 from pathlib import Path
 
 from playwright.sync_api import expect, sync_playwright
+from sqlalchemy import update
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from oroflask.auth import service as accounts  # noqa: E402
 from oroflask.auth.models import User  # noqa: E402
+from oroflask.database import utcnow  # noqa: E402
 from oroflask.extensions import db  # noqa: E402
+from oroflask.mailboxes.models import Mailbox  # noqa: E402
 from tests.browser.harness import (  # noqa: E402
     ADMIN,
     CHROMIUM,
@@ -58,6 +62,9 @@ def main() -> None:
             guess_a_password(live)
             photograph_audit_log(browser.new_page(viewport=DESKTOP), live, out / "audit-log.png")
             photograph_audit_log(browser.new_page(viewport=PHONE), live, out / "audit-log-phone.png")
+            connect_mailbox(browser.new_page(viewport=DESKTOP), live)
+            photograph_mailbox(browser.new_page(viewport=DESKTOP), live, out / "mailbox.png")
+            photograph_mailbox(browser.new_page(viewport=PHONE), live, out / "mailbox-phone.png")
         finally:
             browser.close()
     print(f"Screenshots written to {out}/")
@@ -126,6 +133,38 @@ def photograph_users(page, live, path: Path) -> None:
     sign_in(page, live)
     page.goto(live.address("/admin/users"))
     expect(page.locator("table.users tbody tr")).to_have_count(len(ACCOUNTS) + 1)
+    shoot(page, path)
+
+
+# What Check connection lists of an Exchange mailbox with a folder of folders (see tests/mailboxes).
+LISTED_FOLDERS = [
+    {"name": name, "delimiter": "/", "special": special, "selectable": name != "Projects"}
+    for name, special in (
+        ("INBOX", "inbox"), ("Archive", "archive"), ("Deleted Items", "trash"), ("Drafts", "drafts"),
+        ("Junk Email", "junk"), ("Projects", None), ("Projects/Alpha", None), ("Sent Items", "sent"),
+    )
+]
+
+
+def connect_mailbox(page, live) -> None:
+    """Connect the administrator's mailbox in the sign-in popup, and record a passed check's folders."""
+    sign_in(page, live)
+    page.goto(live.address("/account/mailbox"))
+    with page.expect_popup() as opened:
+        page.get_by_role("button", name="Connect with Microsoft 365").click()
+    opened.value.get_by_role("button", name="Accept").click()
+    expect(page.locator("#mailbox .state-ok")).to_be_visible(timeout=15_000)
+    with live.app.app_context():
+        db.session.execute(
+            update(Mailbox).values(listed_folders=LISTED_FOLDERS, checked_at=utcnow(), check_outcome="passed")
+        )
+        db.session.commit()
+
+
+def photograph_mailbox(page, live, path: Path) -> None:
+    sign_in(page, live)
+    page.goto(live.address("/account/mailbox"))
+    expect(page.get_by_role("button", name="Save folders")).to_be_visible()
     shoot(page, path)
 
 

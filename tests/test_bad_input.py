@@ -267,14 +267,14 @@ def test_a_malformed_current_url_of_htmx_is_ignored(client, admin):
     "path",
     [
         "/oauth/microsoft/attempts/a%00b/authorize",
-        SETTINGS_PAGE + "/authorization/a%00b",
+        "/oauth/microsoft/attempts/a%00b",
         "/oauth/microsoft/attempts/" + "a" * 200 + "/authorize",
     ],
 )
 def test_an_attempt_id_outside_its_alphabet_is_not_found(admin_client, path):
     response = admin_client.get(path, headers=signed_in_headers(admin_client))
     assert response.status_code == 404
-    closed = SETTINGS_PAGE + "/authorization/a%00b/closed"
+    closed = "/oauth/microsoft/attempts/a%00b/closed"
     response = admin_client.post(closed, headers=signed_in_headers(admin_client))
     assert response.status_code == 404
 

@@ -162,3 +162,43 @@ def test_a_wrong_count_stops_the_start(environment, monkeypatch, key, text):
     monkeypatch.setenv(f"OROFLASK_{key}", text)
     with pytest.raises(ValueError, match=f"{key} must be a whole number of at least 1"):
         create_app()
+
+
+def test_mail_servers_default_to_microsoft_365(tmp_path):
+    config = create_app({"INSTANCE_PATH": str(tmp_path)}).config
+    assert (config["MICROSOFT_IMAP_HOST"], config["MICROSOFT_IMAP_PORT"], config["MICROSOFT_IMAP_SECURITY"]) == (
+        "outlook.office365.com", 993, "tls"
+    )
+    assert (config["MICROSOFT_SMTP_HOST"], config["MICROSOFT_SMTP_PORT"], config["MICROSOFT_SMTP_SECURITY"]) == (
+        "smtp.office365.com", 587, "starttls"
+    )
+
+
+def test_mail_servers_come_from_the_environment(environment, monkeypatch):
+    monkeypatch.setenv("OROFLASK_MICROSOFT_IMAP_HOST", "127.0.0.1")
+    monkeypatch.setenv("OROFLASK_MICROSOFT_IMAP_PORT", "1143")
+    monkeypatch.setenv("OROFLASK_MICROSOFT_IMAP_SECURITY", "none")
+    config = create_app().config
+    assert (config["MICROSOFT_IMAP_HOST"], config["MICROSOFT_IMAP_PORT"], config["MICROSOFT_IMAP_SECURITY"]) == (
+        "127.0.0.1", 1143, "none"
+    )
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"MICROSOFT_SMTP_SECURITY": "none"}, "without TLS is allowed to this machine"),
+        ({"MICROSOFT_IMAP_PORT": 0}, "port is a whole number"),
+        ({"MICROSOFT_IMAP_SECURITY": "ssl"}, "security is one of"),
+        ({"MICROSOFT_SMTP_HOST": "smtp office365.com"}, "without spaces"),
+    ],
+)
+def test_an_unusable_mail_server_stops_the_start(tmp_path, settings, message):
+    with pytest.raises(ValueError, match=message) as refused:
+        create_app({"INSTANCE_PATH": str(tmp_path), **settings})
+    assert "do not make a usable" in str(refused.value)
+
+
+def test_a_missing_mail_ca_file_stops_the_start(tmp_path):
+    with pytest.raises(ValueError, match="MAIL_CA_FILE must name a readable certificate file"):
+        create_app({"INSTANCE_PATH": str(tmp_path), "MAIL_CA_FILE": str(tmp_path / "missing.pem")})

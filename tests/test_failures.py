@@ -8,6 +8,9 @@ import pytest
 from oroflask.connection.service import NotReady
 from oroflask.connection.tokens import NotConnected, ReconnectNeeded
 from oroflask.failures import EXPLAINED, RETRY_SOON_SECONDS, Explanation, Failure, explain
+from oroflask.mailservers import Endpoint
+from oroflask.mailservers.errors import IMAP
+from oroflask.mailservers.errors import explain as mail_refusal
 from oroflask.microsoft.errors import IdTokenRejected, MicrosoftError, ProviderUnavailable, UnusableAnswer
 
 TRACE = "0c3f5e2a-1b4d-4c6e-8f7a-9b0c1d2e3f40"
@@ -117,3 +120,23 @@ def test_a_bug_is_not_explained_away():
     assert not isinstance(KeyError(), EXPLAINED)
     with pytest.raises(TypeError, match="KeyError"):
         explain(KeyError("a bug, not a failure to explain"))
+
+
+def test_a_mail_server_refusal_keeps_its_cause_fix_and_the_servers_words():
+    endpoint = Endpoint("outlook.office365.com", 993, "tls")
+    error = mail_refusal(IMAP, "imap_auth_failed", endpoint, "lee@contoso.com", server_said="a1 NO AUTHENTICATE failed.")
+    explanation = explain(error)
+    assert explanation.title == "The IMAP server refused the sign-in to lee@contoso.com"
+    assert explanation.cause.startswith('The server answered "AUTHENTICATE failed".')
+    assert "Set-CASMailbox -Identity lee@contoso.com -ImapEnabled $true" in explanation.action
+    assert explanation.server_said == "a1 NO AUTHENTICATE failed."
+    assert explanation.code == "imap_auth_failed" and explanation.reconnect
+    assert isinstance(error, EXPLAINED)
+
+
+def test_a_throttled_mail_server_says_when_to_try_again():
+    endpoint = Endpoint("outlook.office365.com", 993, "tls")
+    error = mail_refusal(IMAP, "imap_throttled", endpoint, "adele@contoso.com", retry_after=12)
+    explanation = explain(error)
+    assert explanation.retry_after == 12 and not explanation.reconnect
+    assert "12 seconds" in explanation.action

@@ -1,13 +1,13 @@
 """Who may open what: login for everything, the admin role for System pages; signing in and out."""
 
 from dataclasses import dataclass
-from functools import wraps
+from functools import cache, wraps
 from urllib.parse import urlsplit
 
 from flask import abort, current_app, g, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf.csrf import generate_csrf
-from sqlalchemy import bindparam, select
+from sqlalchemy import and_, bindparam, case, false, func, literal_column, or_, select, true
 
 from ..database import utcnow
 from ..extensions import db, login_manager
@@ -52,14 +52,15 @@ class SignedInUser:
     """The account a request is signed in with, as Flask-Login's `current_user`, and its session.
 
     A plain value read with one SELECT on every request, rather than an ORM object: the pages
-    need only who it is and whether it is an administrator. Code that changes the account loads
-    the `User` itself.
+    need only who it is, whether it is an administrator and whether their mailbox needs a
+    reconnect. Code that changes the account loads the `User` itself.
     """
 
     id: int
     email: str
     role: str
     session_id: int
+    mailbox_reconnect_needed: bool = False
 
     is_authenticated = True
     is_active = True
@@ -73,18 +74,47 @@ class SignedInUser:
         return str(self.id)
 
 
-_SIGNED_IN_USER = (
-    select(
-        User.id,
-        User.email,
-        User.role,
-        UserSession.id,
-        UserSession.created_at,
-        UserSession.last_seen_at,
+@cache
+def _signed_in_user():
+    """Return the SELECT of the account, its session and whether its personal mailbox needs a reconnect.
+
+    Built at the first request: the mailbox and grant models belong to features that import this
+    module themselves.
+    """
+    from ..connection.models import MicrosoftGrant
+    from ..mailboxes.models import PERSONAL, Mailbox
+
+    # As mailboxes.service.describe decides it: no grant any more, a dead one, or the site's grant
+    # now signed in as another account.
+    # Constants written into the SQL rather than bound: nothing to process on each request, and
+    # the kind matches the partial index of personal mailboxes.
+    reconnect_needed = case(
+        (Mailbox.id.is_(None), false()),
+        (
+            or_(
+                MicrosoftGrant.id.is_(None),
+                MicrosoftGrant.reconnect_reason.is_not(None),
+                func.lower(MicrosoftGrant.account) != func.lower(Mailbox.address),
+            ),
+            true(),
+        ),
+        else_=false(),
     )
-    .join_from(User, UserSession, UserSession.user_id == User.id)
-    .where(UserSession.token_hash == bindparam("token_hash"), User.id == bindparam("id"), User.active)
-)
+    return (
+        select(
+            User.id,
+            User.email,
+            User.role,
+            UserSession.id,
+            UserSession.created_at,
+            UserSession.last_seen_at,
+            reconnect_needed,
+        )
+        .join_from(User, UserSession, UserSession.user_id == User.id)
+        .outerjoin(Mailbox, and_(Mailbox.owner_id == User.id, Mailbox.kind == literal_column(f"'{PERSONAL}'")))
+        .outerjoin(MicrosoftGrant, MicrosoftGrant.id == Mailbox.grant_id)
+        .where(UserSession.token_hash == bindparam("token_hash"), User.id == bindparam("id"), User.active)
+    )
 
 
 @login_manager.user_loader
@@ -101,18 +131,18 @@ def load_user(user_id: str) -> SignedInUser | None:
         return None
     row = (
         db.session.connection()
-        .execute(_SIGNED_IN_USER, {"id": number, "token_hash": sessions.token_hash(token)})
+        .execute(_signed_in_user(), {"id": number, "token_hash": sessions.token_hash(token)})
         .first()
     )
     if row is None:
         return None
-    account_id, email, role, session_id, created_at, last_seen_at = row
+    account_id, email, role, session_id, created_at, last_seen_at, mailbox_reconnect_needed = row
     now = utcnow()
     if sessions.has_expired(created_at, last_seen_at, now):
         return None
     if now - last_seen_at > sessions.LAST_SEEN_PRECISION:
         sessions.touch(session_id, now)
-    return SignedInUser(account_id, email, role, session_id)
+    return SignedInUser(account_id, email, role, session_id, bool(mailbox_reconnect_needed))
 
 
 def sign_in(user: User) -> None:

@@ -69,6 +69,8 @@ class AuthorizationAttempt(db.Model):
     grant_id: Mapped[int | None] = mapped_column(
         ForeignKey("microsoft_grant.id", ondelete="SET NULL"), index=True
     )
+    # The account the sign-in must be made with (a reconnect of a mailbox); empty: any account.
+    expected_account: Mapped[str | None] = mapped_column(String(254))
     state_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     client_id: Mapped[str] = mapped_column(String(36))
     tenant: Mapped[str] = mapped_column(String(255))

@@ -3,7 +3,7 @@
 import json
 
 from flask import abort, flash, redirect, render_template, request, session, url_for
-from flask_login import current_user
+from flask_login import current_user, login_required
 
 from ..auth.access import admin_required
 from ..auth.forms import EmptyForm
@@ -14,9 +14,12 @@ from ..settings import routes as settings_page  # what Enable and Verify answer 
 from ..settings import service as settings_service
 from ..settings.forms import MicrosoftSettingsForm
 from . import bp, service
-from .models import SUCCEEDED, TERMINAL
+from .models import SITE, SUCCEEDED, TERMINAL
 
 AUTHORIZATION = PAGE + "/authorization"
+# An attempt's own addresses (its sign-in window, status poll, closed window), for whoever started
+# it: an admin's Enable or a user's mailbox.
+ATTEMPT = "/oauth/microsoft/attempts/<token:attempt_id>"
 # The session key naming the attempt whose sign-in this browser opened: the answer must come back
 # to it. Only the attempt's id: the verifier and the nonce stay on the server.
 OPENED_SIGN_IN = "microsoft_sign_in"
@@ -55,8 +58,8 @@ def start():
     return response, 200, {"HX-Trigger": json.dumps(trigger)}
 
 
-@bp.route("/oauth/microsoft/attempts/<token:attempt_id>/authorize")
-@admin_required
+@bp.route(ATTEMPT + "/authorize")
+@login_required
 def begin(attempt_id: str):
     """Send the sign-in window to Microsoft's authorize endpoint, once per attempt."""
     attempt = service.attempt_of(current_user, attempt_id)
@@ -67,17 +70,17 @@ def begin(attempt_id: str):
         session[OPENED_SIGN_IN] = attempt.id
         return redirect(sign_in_url)
     if attempt.status not in TERMINAL:
-        return _refused("This authorization was already opened in another window. Click Enable to start again.")
+        return _refused("This authorization was already opened in another window. Start it again from its page.")
     return _result(attempt)
 
 
 @bp.route("/oauth/microsoft/callback")
 def callback():
-    """Receive Microsoft's answer on the Redirect URI and store the connection."""
-    if not current_user.is_authenticated or not current_user.is_admin:
+    """Receive Microsoft's answer on the Redirect URI and store the grant it is for."""
+    if not current_user.is_authenticated:
         return _refused(
             "Your session has ended, so this answer from Microsoft cannot be used. "
-            "Sign in and click Enable again."
+            "Sign in and start again from the page you came from."
         )
     try:
         attempt = service.complete(current_user, request.args, opened_here=session.get(OPENED_SIGN_IN))
@@ -88,20 +91,20 @@ def callback():
     return _result(attempt)
 
 
-@bp.route(AUTHORIZATION + "/<token:attempt_id>")
-@admin_required
+@bp.route(ATTEMPT)
+@login_required
 def status(attempt_id: str):
     """Answer the status poll of an attempt (a small fragment; no writes)."""
-    if not is_htmx_request():
-        return redirect(url_for("settings.microsoft"))
     attempt = service.status_of(current_user, attempt_id)
-    if attempt is None:
+    if attempt is None or not service.may_authorize(current_user, attempt.purpose):
         abort(404)
+    if not is_htmx_request():
+        return redirect(_result_url(attempt.purpose))
     return _status_fragment(attempt)
 
 
-@bp.route(AUTHORIZATION + "/<token:attempt_id>/closed", methods=["POST"])
-@admin_required
+@bp.route(ATTEMPT + "/closed", methods=["POST"])
+@login_required
 def closed(attempt_id: str):
     """Record that the sign-in window was closed, and answer with the newest attempt's status."""
     attempt = service.attempt_of(current_user, attempt_id)
@@ -169,6 +172,9 @@ def _refused_settings(form: MicrosoftSettingsForm, message: str):
 def _status_fragment(attempt):
     expired = service.is_expired(attempt)
     body = render_template("connection/_status.html", attempt=attempt, expired=expired)
+    if attempt.status == SUCCEEDED and attempt.purpose != SITE:
+        # The page that started it shows the new grant in full: it is loaded again.
+        return body, {"HX-Redirect": _result_url(attempt.purpose)}
     if attempt.status == SUCCEEDED:
         body += render_template(
             "settings/_enable.html", oob=True, **service.enable_row(settings_service.load())
@@ -177,15 +183,25 @@ def _status_fragment(attempt):
 
 
 def _result(attempt):
-    """Show the outcome: a short page that closes the popup, or the settings page with a flash."""
+    """Show the outcome: a short page that closes the popup, or the page that started it with a flash."""
     if attempt.same_window:
         if attempt.status == SUCCEEDED:
             flash(f"Authorization succeeded: connected as {attempt.account}", "success")
         else:
             flash(f"{attempt.error_title}. {attempt.error_action or ''}", "error")
-        return redirect(url_for("settings.microsoft"))
-    return render_template("connection/result.html", attempt=attempt), 200 if attempt.status == SUCCEEDED else 400
+        return redirect(_result_url(attempt.purpose))
+    body = render_template(
+        "connection/result.html",
+        attempt=attempt,
+        back_url=_result_url(attempt.purpose),
+        back_title=service.RESULT_PAGES[attempt.purpose][1],
+    )
+    return body, 200 if attempt.status == SUCCEEDED else 400
+
+
+def _result_url(purpose: str) -> str:
+    return url_for(service.RESULT_PAGES[purpose][0])
 
 
 def _refused(message: str):
-    return render_template("connection/result.html", refused=message), 400
+    return render_template("connection/result.html", refused=message, back_url=url_for("settings.home")), 400

@@ -106,10 +106,17 @@ def sign_in_origin() -> str | None:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def start(user: SignedInUser, redirect_uri: str, purpose: str = SITE, grant_id: int | None = None) -> AuthorizationAttempt:
+def start(
+    user: SignedInUser,
+    redirect_uri: str,
+    purpose: str = SITE,
+    grant_id: int | None = None,
+    expected_account: str | None = None,
+) -> AuthorizationAttempt:
     """Record a pending authorization attempt of this user for a grant of `purpose`.
 
     `grant_id` names the grant that the sign-in renews; the site's is found by its purpose.
+    `expected_account` is the account the sign-in must be made with, checked by the completion.
     """
     current = registration()
     if purpose == SITE:
@@ -120,6 +127,7 @@ def start(user: SignedInUser, redirect_uri: str, purpose: str = SITE, grant_id: 
         user_id=user.id,
         purpose=purpose,
         grant_id=grant_id,
+        expected_account=expected_account,
         client_id=current.client_id,
         tenant=current.tenant,
         redirect_uri=redirect_uri,
@@ -130,9 +138,16 @@ def start(user: SignedInUser, redirect_uri: str, purpose: str = SITE, grant_id: 
 
 
 def attempt_of(user: SignedInUser, attempt_id: str) -> AuthorizationAttempt | None:
-    """Return this admin's attempt, or None."""
+    """Return this user's attempt, or None (also for an attempt of the site's by a user no longer admin)."""
     attempt = db.session.get(AuthorizationAttempt, attempt_id[:32])
-    return attempt if attempt is not None and attempt.user_id == user.id else None
+    if attempt is None or attempt.user_id != user.id or not may_authorize(user, attempt.purpose):
+        return None
+    return attempt
+
+
+def may_authorize(user: SignedInUser, purpose: str) -> bool:
+    """Tell whether `user` may sign in for a grant of `purpose`: the site's is for admins only."""
+    return purpose != SITE or user.is_admin
 
 
 _REQUESTED_AT = (
@@ -144,6 +159,7 @@ _REQUESTED_AT = (
 # serves every attempt, so an answer about an older attempt must show the newest one instead.
 _ATTEMPT_STATUS = select(
     AuthorizationAttempt.id,
+    AuthorizationAttempt.purpose,
     AuthorizationAttempt.status,
     AuthorizationAttempt.created_at,
     AuthorizationAttempt.account,
@@ -192,7 +208,7 @@ def begin(attempt: AuthorizationAttempt, same_window: bool) -> str | None:
             registration(tenant=attempt.tenant), attempt.redirect_uri, state
         )
     except EXPLAINED as error:
-        _fail(attempt, explain(error, heading="Enable cannot start", redirect_uri=attempt.redirect_uri))
+        fail(attempt, explain(error, heading="Enable cannot start", redirect_uri=attempt.redirect_uri))
     else:
         attempt.code_verifier_encrypted = encrypt(sign_in.code_verifier)
         attempt.nonce_encrypted = encrypt(sign_in.nonce)
@@ -213,14 +229,14 @@ def complete(user: SignedInUser, answer: Mapping[str, str], opened_here: str | N
     attempt = db.session.execute(
         select(AuthorizationAttempt).where(AuthorizationAttempt.state_hash == _hash(state[:200]))
     ).scalar_one_or_none()
-    if attempt is None or attempt.user_id != user.id:
+    if attempt is None or attempt.user_id != user.id or not may_authorize(user, attempt.purpose):
         raise CallbackRefused(
             "This answer from Microsoft belongs to no authorization started here. Click Enable to start again."
         )
     if attempt.status != PENDING:
         raise CallbackRefused("This authorization was already used. Click Enable to start again.")
     if is_expired(attempt):
-        _finish(attempt, FAILED, title="The authorization took longer than 10 minutes", action="Click Enable again.")
+        finish(attempt, FAILED, title="The authorization took longer than 10 minutes", action="Click Enable again.")
         return attempt
     if opened_here != attempt.id:
         raise CallbackRefused(
@@ -243,7 +259,7 @@ def complete(user: SignedInUser, answer: Mapping[str, str], opened_here: str | N
     except Exception:
         # Whatever went wrong, the page must not wait ten minutes for an attempt left redeeming.
         db.session.rollback()
-        _finish(attempt, FAILED, title="The authorization could not be completed", action="Click Enable to try again.")
+        finish(attempt, FAILED, title="The authorization could not be completed", action="Click Enable to try again.")
         raise
     return attempt
 
@@ -258,7 +274,7 @@ def _redeem(user: SignedInUser, attempt: AuthorizationAttempt, answer: Mapping[s
             nonce=_decrypt_during_authorization(attempt.nonce_encrypted),
         )
     except EXPLAINED as error:
-        _fail(
+        fail(
             attempt,
             explain(
                 error,
@@ -268,7 +284,7 @@ def _redeem(user: SignedInUser, attempt: AuthorizationAttempt, answer: Mapping[s
             ),
         )
     else:
-        _COMPLETIONS[attempt.purpose](user, attempt, granted)
+        COMPLETIONS[attempt.purpose](user, attempt, granted)
 
 
 def _decrypt_during_authorization(ciphertext: str | None) -> str:
@@ -283,7 +299,7 @@ def _decrypt_during_authorization(ciphertext: str | None) -> str:
 def closed(attempt: AuthorizationAttempt) -> None:
     """Record that the sign-in window was closed while the attempt was still waiting."""
     if attempt.status == PENDING and not is_expired(attempt):
-        _finish(
+        finish(
             attempt,
             CLOSED,
             title="The sign-in window was closed before the authorization finished",
@@ -436,19 +452,32 @@ def _settings_changed(settings: MicrosoftSettings, connection: MicrosoftGrant) -
 def _connect_site(user: SignedInUser, attempt: AuthorizationAttempt, granted: identity.Grant) -> None:
     """Store what Enable's sign-in granted as the site's grant, in place of the one before."""
     connection = site_grant() or MicrosoftGrant(purpose=SITE)
-    if not _store(user, attempt, granted, connection):
+    if not store_grant(user, attempt, granted, connection):
         return
     settings_service.load().emails_sync_enabled = True
     audit.record(user, CONNECTION, SITE_SUBJECT, f"connected as {connection.account}")
-    _finish(attempt, SUCCEEDED)
+    finish(attempt, SUCCEEDED)
     current_app.logger.info("Microsoft connected as %s", connection.account)
 
 
-# What completes a sign-in, by what it is for.
-_COMPLETIONS = {SITE: _connect_site}
+# What completes a sign-in, by what it is for: (user, attempt, granted), which stores the grant
+# with store_grant() and finishes the attempt. The features that own the other purposes add theirs
+# (register_completion), so that this package knows nothing of them.
+COMPLETIONS = {SITE: _connect_site}
+# Where the outcome of a sign-in is shown, by purpose: the endpoint and the title of the page
+# that started it.
+RESULT_PAGES = {SITE: ("settings.microsoft", "Microsoft Settings")}
 
 
-def _store(user: SignedInUser, attempt: AuthorizationAttempt, granted: identity.Grant, grant: MicrosoftGrant) -> bool:
+def register_completion(purpose: str, complete, result_page: str, result_title: str) -> None:
+    """Let sign-ins for `purpose` be completed by `complete`, their outcome shown on `result_page`."""
+    COMPLETIONS[purpose] = complete
+    RESULT_PAGES[purpose] = (result_page, result_title)
+
+
+def store_grant(
+    user: SignedInUser, attempt: AuthorizationAttempt, granted: identity.Grant, grant: MicrosoftGrant
+) -> bool:
     """Put the tokens granted in `grant`, uncommitted; tell whether they serve (every permission
     needed was granted), finishing the attempt as failed when they do not."""
     missing = list(granted.missing_scopes)
@@ -456,7 +485,7 @@ def _store(user: SignedInUser, attempt: AuthorizationAttempt, granted: identity.
         missing.append("offline_access")
     if missing:
         attempt.missing_scopes = " ".join(missing)
-        _finish(
+        finish(
             attempt,
             FAILED,
             title="Microsoft granted fewer permissions than needed",
@@ -484,8 +513,9 @@ def _store(user: SignedInUser, attempt: AuthorizationAttempt, granted: identity.
     return True
 
 
-def _fail(attempt: AuthorizationAttempt, explanation: Explanation) -> None:
-    _finish(
+def fail(attempt: AuthorizationAttempt, explanation: Explanation) -> None:
+    """Finish the attempt as failed, with the explanation."""
+    finish(
         attempt,
         FAILED,
         title=explanation.title,
@@ -496,7 +526,8 @@ def _fail(attempt: AuthorizationAttempt, explanation: Explanation) -> None:
     )
 
 
-def _finish(attempt: AuthorizationAttempt, status: str, **details) -> None:
+def finish(attempt: AuthorizationAttempt, status: str, **details) -> None:
+    """Finish the attempt with `status` and the error's details (title, action, code...); commit."""
     attempt.status = status
     attempt.finished_at = utcnow()
     attempt.error_title = (details.get("title") or "")[:200] or None

@@ -24,7 +24,7 @@ def filled_page(admin_page):
 def polls(page) -> list[str]:
     """Record every request of the authorization status poll."""
     urls = []
-    poll = re.compile(r"/authorization/[^/]+$")
+    poll = re.compile(r"/attempts/[^/]+$")
 
     def record(request) -> None:
         if request.method == "GET" and poll.search(request.url):

@@ -1,0 +1,104 @@
+"""Fixtures for My mailbox: the app signing in at the local identity provider (and checking mail
+at the test Dovecot when a test asks for it), admins enabling the site, users connecting."""
+
+import json
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from sqlalchemy import select
+
+from oroflask.auth.models import User
+from oroflask.devidp.directory import DEFAULT_CLIENT_ID, DEFAULT_SECRET_VALUE, DEFAULT_TENANT_ID
+from oroflask.extensions import db
+from oroflask.mailboxes.models import Mailbox
+from tests.conftest import csrf_token, sign_in
+
+MAILBOX_PAGE = "/account/mailbox"
+SETTINGS_PAGE = "/admin/config/integrations/microsoft"
+# A Redirect URI that the identity provider of the mail tests has registered.
+PUBLIC_URL = "http://localhost:5000"
+
+
+@pytest.fixture
+def config(config, request, mail_identity_provider):
+    config.update(
+        MICROSOFT_AUTHORITY=mail_identity_provider,
+        MICROSOFT_HTTP_TIMEOUT=(2, 5),
+        MICROSOFT_CLIENT_ID=DEFAULT_CLIENT_ID,
+        MICROSOFT_CLIENT_SECRET=DEFAULT_SECRET_VALUE,
+        MICROSOFT_TENANT=DEFAULT_TENANT_ID,
+        PUBLIC_URL=PUBLIC_URL,
+    )
+    if "dovecot" in request.fixturenames:
+        dovecot = request.getfixturevalue("dovecot")
+        config.update(
+            MICROSOFT_IMAP_HOST="localhost",
+            MICROSOFT_IMAP_PORT=dovecot.imaps_port,
+            MICROSOFT_IMAP_SECURITY="tls",
+            MICROSOFT_SMTP_HOST="localhost",
+            MICROSOFT_SMTP_PORT=dovecot.submission_port,
+            MICROSOFT_SMTP_SECURITY="starttls",
+            MAIL_CA_FILE=str(dovecot.ca_file),
+        )
+    return config
+
+
+def htmx(client, page: str) -> dict:
+    """Return the headers htmx sends from `page`."""
+    return {"HX-Request": "true", "HX-Current-URL": "http://localhost" + page, "X-CSRFToken": csrf_token(client, page)}
+
+
+def authorize(client, identity_provider: str, start: str, page: str, email: str, data: dict | None = None):
+    """Click a sign-in button of `page` (Enable, Connect), sign in at the identity provider as
+    `email` in the popup, and return the callback's response."""
+    started = client.post(start, data=data or {}, headers=htmx(client, page))
+    assert started.status_code == 200, started.get_data(as_text=True)
+    popup = json.loads(started.headers["HX-Trigger"])["authorization-started"]
+    opened = client.get(popup["url"])
+    assert opened.status_code == 302, opened.get_data(as_text=True)
+    answer = requests.post(
+        f"{identity_provider}/_devidp/approve",
+        json={"authorize_url": opened.headers["Location"], "email": email},
+        timeout=10,
+    )
+    assert answer.status_code == 200, answer.text
+    location = urlsplit(answer.json()["location"])
+    return client.get(f"{location.path}?{location.query}")
+
+
+def enable(client, identity_provider: str, email: str):
+    """Click Enable on Microsoft Settings and sign in as `email`: mailboxes may be connected then."""
+    response = authorize(client, identity_provider, SETTINGS_PAGE + "/authorization", SETTINGS_PAGE, email)
+    assert response.status_code == 200, response.get_data(as_text=True)
+
+
+def connect(client, identity_provider: str, email: str, replace: bool = False):
+    """Click Connect (or Reconnect) on My mailbox and sign in as `email`; return the callback's response."""
+    data = {"replace": "1"} if replace else None
+    return authorize(client, identity_provider, MAILBOX_PAGE + "/connect", MAILBOX_PAGE, email, data)
+
+
+def signed_in(app, email: str):
+    """Return a new browser signed in as `email`."""
+    browser = app.test_client()
+    assert sign_in(browser, email).status_code == 302
+    return browser
+
+
+def stored_mailbox(app, email: str) -> Mailbox | None:
+    """Return the personal mailbox of the account `email`, detached, or None."""
+    with app.app_context():
+        owner = db.session.execute(select(User).where(User.email == email)).scalar_one()
+        mailbox = db.session.execute(select(Mailbox).where(Mailbox.owner_id == owner.id)).scalar_one_or_none()
+        if mailbox is not None:
+            db.session.expunge(mailbox)
+        return mailbox
+
+
+@pytest.fixture
+def enabled(app, admin, mail_identity_provider):
+    """Enable the site as its admin, signed in at Microsoft as Adele; return the admin's browser."""
+    browser = signed_in(app, admin)
+    enable(browser, mail_identity_provider, "adele@contoso.onmicrosoft.com")
+    return browser
