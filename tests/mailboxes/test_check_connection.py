@@ -13,7 +13,7 @@ from oroflask.mailboxes.models import Mailbox
 from tests.conftest import csrf_token, element
 from tests.dovecot.fixtures import revoke_token
 
-from .conftest import MAILBOX_PAGE, connect, htmx, signed_in, stored_mailbox
+from .conftest import MAILBOX_PAGE, check, connect, htmx, signed_in, stored_mailbox
 
 ALEX = "alex@contoso.onmicrosoft.com"
 LEE = "lee@contoso.onmicrosoft.com"
@@ -31,16 +31,10 @@ def connected(app, enabled, user, mail_identity_provider):
     return connect_as
 
 
-def check(browser) -> str:
-    answer = browser.post(MAILBOX_PAGE + "/check", headers=htmx(browser, MAILBOX_PAGE))
-    assert answer.status_code == 200
-    return answer.get_data(as_text=True)
-
-
 def test_check_lists_the_folders_and_the_chosen_ones_are_saved(app, dovecot, connected, user):
     browser = connected(ALEX)
 
-    panel = check(browser)
+    panel = check(app, browser)
 
     assert "<strong>IMAP:</strong> Signed in; 6 folders." in panel
     assert "<strong>SMTP:</strong> Signed in; nothing was sent." in panel
@@ -78,10 +72,10 @@ def test_check_lists_the_folders_and_the_chosen_ones_are_saved(app, dovecot, con
     assert mailbox.folders == ["Sent Items"] and mailbox.sync_from is None
 
 
-def test_imap_off_for_the_mailbox_is_explained_and_smtp_still_checked(dovecot, connected):
+def test_imap_off_for_the_mailbox_is_explained_and_smtp_still_checked(app, dovecot, connected):
     browser = connected(LEE)
 
-    panel = check(browser)
+    panel = check(app, browser)
 
     assert f"IMAP: The IMAP server refused the sign-in to {LEE}." in panel
     assert f"Set-CASMailbox -Identity {LEE} -ImapEnabled $true" in panel
@@ -98,7 +92,7 @@ def test_a_revoked_token_is_explained(app, dovecot, connected, user, mail_identi
         ).scalar_one()
         revoke_token(mail_identity_provider, decrypt(grant.access_token_encrypted))
 
-    panel = check(browser)
+    panel = check(app, browser)
 
     assert f"IMAP: The IMAP server refused the sign-in to {ALEX}." in panel
     assert f"SMTP: The SMTP server refused the sign-in for {ALEX}." in panel
