@@ -142,7 +142,8 @@ def readers(mailbox: Mailbox) -> Readers:
 
 def reader_choices() -> list[tuple[int, str]]:
     """Return the accounts that may be chosen as readers: every active one, by e-mail."""
-    return list(db.session.execute(select(User.id, User.email).where(User.active).order_by(User.email)).tuples())
+    rows = db.session.execute(select(User.id, User.email).where(User.active).order_by(User.email))
+    return [(user_id, email) for user_id, email in rows]
 
 
 def set_readers(actor: SignedInUser, mailbox: Mailbox, user_ids: list[int], roles: list[str]) -> list[str]:
@@ -158,9 +159,10 @@ def set_readers(actor: SignedInUser, mailbox: Mailbox, user_ids: list[int], role
     before = readers(mailbox)
     wanted_users, wanted_roles = set(user_ids), set(roles)
     had_users, had_roles = {user_id for user_id, _ in before.users}, set(before.roles)
-    emails = dict(before.users) | dict(
-        db.session.execute(select(User.id, User.email).where(User.id.in_(wanted_users))).tuples()
-    )
+    emails = dict(before.users) | {
+        user_id: email
+        for user_id, email in db.session.execute(select(User.id, User.email).where(User.id.in_(wanted_users)))
+    }
     changes = [f"{ROLE_NAMES[role]} may read it" for role in sorted(wanted_roles - had_roles)]
     changes += [f"{ROLE_NAMES[role]} may no longer read it" for role in sorted(had_roles - wanted_roles)]
     changes += [f"{emails[user_id]} may read it" for user_id in sorted(wanted_users - had_users)]
