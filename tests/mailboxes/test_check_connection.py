@@ -7,13 +7,14 @@ import pytest
 from sqlalchemy import update
 
 from oroflask.connection.models import MAILBOX, MicrosoftGrant
+from oroflask.database import utcnow
 from oroflask.encryption import decrypt
 from oroflask.extensions import db
 from oroflask.mailboxes.models import Mailbox
 from tests.conftest import csrf_token, element
 from tests.dovecot.fixtures import revoke_token
 
-from .conftest import MAILBOX_PAGE, check, connect, htmx, signed_in, stored_mailbox
+from .conftest import MAILBOX_PAGE, check, connect, htmx, run_queued, signed_in, stored_mailbox
 
 ALEX = "alex@contoso.onmicrosoft.com"
 LEE = "lee@contoso.onmicrosoft.com"
@@ -137,3 +138,31 @@ def test_bad_folder_input_is_shown_beside_its_field_and_nothing_is_saved(
     assert mailbox.folders == ["Projects/Alpha"] and mailbox.sync_from is None
     # A folder that only holds others cannot be ticked.
     assert "disabled" in element(panel, "folder-2")
+
+
+def test_without_javascript_the_page_reloads_until_the_worker_checked(app, dovecot, connected):
+    browser = connected(ALEX)
+
+    queued = browser.post(MAILBOX_PAGE + "/check", data={"csrf_token": csrf_token(browser, MAILBOX_PAGE)})
+
+    assert queued.status_code == 303 and queued.headers["Location"] == MAILBOX_PAGE
+    waiting = browser.get(MAILBOX_PAGE).get_data(as_text=True)
+    assert '<noscript><meta http-equiv="refresh" content="2"></noscript>' in waiting
+    assert "Checking IMAP and SMTP" in waiting
+    assert run_queued(app) == 1
+    done = browser.get(MAILBOX_PAGE).get_data(as_text=True)
+    assert "http-equiv" not in done and "<strong>IMAP:</strong> Signed in; 6 folders." in done
+
+
+def test_a_check_the_worker_never_ran_says_so_and_stops_polling(app, connected, user):
+    browser = connected(ALEX)
+    browser.post(MAILBOX_PAGE + "/check", headers=htmx(browser, MAILBOX_PAGE))
+    with app.app_context():
+        db.session.execute(update(Mailbox).values(checked_at=utcnow() - timedelta(minutes=3)))
+        db.session.commit()
+
+    panel = browser.get(MAILBOX_PAGE, headers=htmx(browser, MAILBOX_PAGE)).get_data(as_text=True)
+
+    assert "The check has not finished after two minutes." in panel and "mail-worker" in panel
+    assert "hx-trigger" not in panel
+    assert stored_mailbox(app, user).check_outcome == "running"
