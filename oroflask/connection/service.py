@@ -151,9 +151,14 @@ def may_authorize(user: SignedInUser, purpose: str) -> bool:
     return purpose not in ADMINS_ONLY or user.is_admin
 
 
+def button(purpose: str) -> str:
+    """Name the button that starts a sign-in for `purpose`, as the page that started it shows it."""
+    return "Enable" if purpose == SITE else "Connect (or Reconnect)"
+
+
 def again(purpose: str) -> str:
     """Say how to start a sign-in for `purpose` again, in the words of the page that started it."""
-    return "Click Enable to try again." if purpose == SITE else "Click Connect (or Reconnect) on the mailbox's page to try again."
+    return f"Click {button(purpose)} to try again."
 
 
 _REQUESTED_AT = (
@@ -215,7 +220,7 @@ def begin(attempt: AuthorizationAttempt, same_window: bool) -> str | None:
         )
     except EXPLAINED as error:
         heading = "Enable cannot start" if attempt.purpose == SITE else "The sign-in cannot start"
-        fail(attempt, explain(error, heading=heading, redirect_uri=attempt.redirect_uri))
+        fail(attempt, explain(error, heading=heading, redirect_uri=attempt.redirect_uri, button=button(attempt.purpose)))
     else:
         attempt.code_verifier_encrypted = encrypt(sign_in.code_verifier)
         attempt.nonce_encrypted = encrypt(sign_in.nonce)
@@ -291,6 +296,7 @@ def _redeem(user: SignedInUser, attempt: AuthorizationAttempt, answer: Mapping[s
                 heading="The settings changed during the authorization",
                 again=again(attempt.purpose),
                 redirect_uri=attempt.redirect_uri,
+                button=button(attempt.purpose),
             ),
         )
     else:

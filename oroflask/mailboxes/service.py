@@ -194,7 +194,8 @@ def check(mailbox: Mailbox) -> CheckResult:
         access_token = tokens.access_token(mailbox.grant_id)
     except EXPLAINED as error:
         db.session.rollback()
-        return _record(mailbox, CheckResult(token_problem=explain(error, again="Click Check connection again.")))
+        problem = explain(error, again="Click Check connection again.", button="Reconnect")
+        return _record(mailbox, CheckResult(token_problem=problem))
     settings = current_app.config
     ca_file = settings["MAIL_CA_FILE"] or None
     try:

@@ -37,10 +37,10 @@ def added(app, browser, label: str = "Sales", address: str = SALES) -> str:
     return answer.headers["Location"]
 
 
-def connect_system(browser, identity_provider: str, page: str, email: str, replace: bool = False):
+def connect_system(browser, identity_provider: str, page: str, email: str, replace: bool = False, action="accept"):
     """Click Connect (or Reconnect) on a system mailbox's page and sign in as `email`."""
     data = {"replace": "1"} if replace else None
-    return authorize(browser, identity_provider, page + "/connect", page, email, data)
+    return authorize(browser, identity_provider, page + "/connect", page, email, data, action)
 
 
 def system_mailbox(app, address: str = SALES) -> Mailbox | None:
@@ -331,3 +331,30 @@ def test_a_personal_mailbox_has_no_system_mailbox_page(app, enabled, user, mail_
     assert enabled.get(f"{LIST}/{personal_id}").status_code == 404
     assert enabled.post(f"{LIST}/{personal_id}/remove", data={"csrf_token": csrf_token(enabled, LIST)}).status_code == 404
     assert enabled.get(f"{LIST}/2147483648").status_code == 404
+
+
+def test_sign_in_errors_of_a_mailbox_name_its_own_button(app, enabled, user, mail_identity_provider):
+    from .conftest import connect
+
+    page = added(app, enabled)
+    declined = connect_system(enabled, mail_identity_provider, page, ADELE, action="cancel")
+    # The same refusal on My mailbox names the same button.
+    own_declined = connect(signed_in(app, user), mail_identity_provider, ALEX, action="cancel")
+    assert "Click Connect (or Reconnect) again and accept the permissions" in own_declined.get_data(as_text=True)
+
+    text = declined.get_data(as_text=True)
+    assert declined.status_code == 400
+    assert "The permissions were declined" in text
+    assert "Click Connect (or Reconnect) again and accept the permissions" in text and "Enable" not in text
+    assert "Back to System mailboxes" in text
+    assert system_mailbox(app).grant_id is None
+
+
+def test_the_gate_tells_an_admin_what_to_click_and_a_user_whom_to_ask(app, admin_client, user):
+    page = added(app, admin_client)
+
+    admin_sees = " ".join(admin_client.get(page).get_data(as_text=True).split())
+    user_sees = " ".join(signed_in(app, user).get("/account/mailbox").get_data(as_text=True).split())
+
+    assert "Open Microsoft Settings</a> and click Enable." in admin_sees and 'id="connect"' not in admin_sees
+    assert "an administrator must first enable" in user_sees and "click Enable" not in user_sees
