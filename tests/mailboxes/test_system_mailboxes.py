@@ -358,3 +358,16 @@ def test_the_gate_tells_an_admin_what_to_click_and_a_user_whom_to_ask(app, admin
 
     assert "Open Microsoft Settings</a> and click Enable." in admin_sees and 'id="connect"' not in admin_sees
     assert "an administrator must first enable" in user_sees and "click Enable" not in user_sees
+
+
+def test_readable_mailboxes_hold_ones_own_personal_mailbox_and_no_one_elses(app, admin, user):
+    with app.app_context():
+        owners = dict(db.session.execute(select(User.email, User.id)).all())
+        db.session.add_all(
+            Mailbox(kind="personal", owner_id=owners[email], address=address, label=address)
+            for email, address in ((USER_EMAIL, "alex@contoso.onmicrosoft.com"), (ADMIN_EMAIL, ADELE))
+        )
+        db.session.commit()
+
+    assert readable(app, USER_EMAIL) == {"alex@contoso.onmicrosoft.com"}
+    assert readable(app, ADMIN_EMAIL) == {ADELE}
