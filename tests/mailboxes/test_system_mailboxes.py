@@ -3,6 +3,8 @@ mailbox's delegate, checked by the worker against the real Dovecot (Adele has Fu
 Sales, Alex has not), reconnected with the same account or replaced, given readers, removed, and
 told as Reconnect needed to admins when their grant ends."""
 
+import time
+
 import pytest
 from sqlalchemy import func, select, update
 
@@ -14,6 +16,7 @@ from oroflask.extensions import db
 from oroflask.mailboxes import system_service
 from oroflask.mailboxes.models import SYSTEM, Mailbox, MailboxReader
 from tests.conftest import ADMIN_EMAIL, USER_EMAIL, csrf_token, element, make_user
+from tests.worker.conftest import start_worker  # noqa: F401
 
 from .conftest import authorize, check, signed_in
 
@@ -371,3 +374,33 @@ def test_readable_mailboxes_hold_ones_own_personal_mailbox_and_no_one_elses(app,
 
     assert readable(app, USER_EMAIL) == {"alex@contoso.onmicrosoft.com"}
     assert readable(app, ADMIN_EMAIL) == {ADELE}
+
+
+def test_check_connection_runs_in_a_real_worker_process(app, dovecot, enabled, mail_identity_provider, start_worker):
+    page = added(app, enabled)
+    connect_system(enabled, mail_identity_provider, page, ADELE)
+    worker = start_worker(
+        app,
+        settings={
+            "MICROSOFT_IMAP_HOST": "localhost",
+            "MICROSOFT_IMAP_PORT": str(dovecot.imaps_port),
+            "MICROSOFT_IMAP_SECURITY": "tls",
+            "MICROSOFT_SMTP_HOST": "localhost",
+            "MICROSOFT_SMTP_PORT": str(dovecot.submission_port),
+            "MICROSOFT_SMTP_SECURITY": "starttls",
+            "MAIL_CA_FILE": str(dovecot.ca_file),
+        },
+    )
+    worker.wait_until_running()
+
+    queued = enabled.post(page + "/check", data={"csrf_token": csrf_token(enabled, page)})
+
+    assert queued.status_code == 303
+    deadline = time.monotonic() + 30
+    while system_mailbox(app).check_outcome == "running":
+        assert time.monotonic() < deadline, "the worker did not check the mailbox:\n" + worker.text()
+        time.sleep(0.2)
+    shown = enabled.get(page).get_data(as_text=True)
+    assert "<strong>IMAP:</strong> Signed in; 6 folders." in shown, worker.text()
+    assert "<strong>SMTP:</strong> Signed in; nothing was sent." in shown
+    assert worker.stop() == 0 and "Traceback" not in worker.text()
