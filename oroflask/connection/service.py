@@ -220,7 +220,8 @@ def begin(attempt: AuthorizationAttempt, same_window: bool) -> str | None:
         )
     except EXPLAINED as error:
         heading = "Enable cannot start" if attempt.purpose == SITE else "The sign-in cannot start"
-        fail(attempt, explain(error, heading=heading, redirect_uri=attempt.redirect_uri, button=button(attempt.purpose)))
+        explanation = explain(error, heading=heading, redirect_uri=attempt.redirect_uri, button=button(attempt.purpose))
+        fail(attempt, explanation)
     else:
         attempt.code_verifier_encrypted = encrypt(sign_in.code_verifier)
         attempt.nonce_encrypted = encrypt(sign_in.nonce)

@@ -18,7 +18,7 @@ from oroflask.mailboxes.models import SYSTEM, Mailbox, MailboxReader
 from tests.conftest import ADMIN_EMAIL, USER_EMAIL, csrf_token, element, make_user
 from tests.worker.conftest import start_worker  # noqa: F401
 
-from .conftest import authorize, check, signed_in
+from .conftest import authorize, check, connect, signed_in
 
 LIST = "/admin/config/email/mailboxes"
 SALES = "sales@contoso.onmicrosoft.com"
@@ -44,6 +44,11 @@ def connect_system(browser, identity_provider: str, page: str, email: str, repla
     """Click Connect (or Reconnect) on a system mailbox's page and sign in as `email`."""
     data = {"replace": "1"} if replace else None
     return authorize(browser, identity_provider, page + "/connect", page, email, data, action)
+
+
+def submit(browser, path: str, **fields):
+    """Post a form of the admin pages to `path`, with the session's CSRF token."""
+    return browser.post(path, data={"csrf_token": csrf_token(browser, LIST), **fields})
 
 
 def system_mailbox(app, address: str = SALES) -> Mailbox | None:
@@ -184,7 +189,7 @@ def test_readers_decide_who_reads_a_system_mailbox(app, admin_client, user):
 
     with app.app_context():
         user_id = db.session.execute(select(User.id).where(User.email == USER_EMAIL)).scalar_one()
-    saved = admin_client.post(page + "/readers", data={"csrf_token": csrf_token(admin_client, page), "users": [str(user_id)]})
+    saved = submit(admin_client, page + "/readers", users=[str(user_id)])
 
     assert saved.status_code == 302
     assert readable(app, USER_EMAIL) == {SALES}
@@ -195,7 +200,7 @@ def test_readers_decide_who_reads_a_system_mailbox(app, admin_client, user):
         f"{USER_EMAIL} may read it",
     ]
 
-    by_role = admin_client.post(page + "/readers", data={"csrf_token": csrf_token(admin_client, page), "roles": ["user"]})
+    by_role = submit(admin_client, page + "/readers", roles=["user"])
     assert by_role.status_code == 302
     assert readable(app, "carol@example.com") == {SALES} and readable(app, USER_EMAIL) == {SALES}
     shown = admin_client.get(page).get_data(as_text=True)
@@ -213,7 +218,7 @@ def test_label_is_changed_and_a_bad_one_refused(app, admin_client):
     refused = admin_client.post(page + "/label", data={"csrf_token": csrf_token(admin_client, page), "label": " "})
     assert refused.status_code == 422 and element(refused.get_data(as_text=True), "label-error") is not None
 
-    renamed = admin_client.post(page + "/label", data={"csrf_token": csrf_token(admin_client, page), "label": "Sales team"})
+    renamed = submit(admin_client, page + "/label", label="Sales team")
     assert renamed.status_code == 302
     assert system_mailbox(app).label == "Sales team"
     assert "label changed from 'Sales' to 'Sales team'" in audit_changes(app, f"system mailbox {SALES}")
@@ -287,14 +292,12 @@ def test_a_deactivated_delegate_leaves_the_mailbox_reconnect_needed_with_the_rea
 
 
 def test_a_deactivated_users_own_mailbox_loses_its_tokens(app, enabled, user, mail_identity_provider):
-    from .conftest import connect
-
     owner = signed_in(app, user)
     connect(owner, mail_identity_provider, ALEX)
     with app.app_context():
         user_id = db.session.execute(select(User.id).where(User.email == USER_EMAIL)).scalar_one()
 
-    enabled.post(f"/admin/users/{user_id}", data={"csrf_token": csrf_token(enabled, "/admin/users"), "name": "", "role": "user"})
+    submit(enabled, f"/admin/users/{user_id}", name="", role="user")
 
     with app.app_context():
         mailbox = db.session.execute(select(Mailbox).where(Mailbox.owner_id == user_id)).scalar_one()
@@ -325,20 +328,16 @@ def test_a_user_who_is_not_an_admin_reaches_no_system_mailbox_url(app, admin_cli
 
 
 def test_a_personal_mailbox_has_no_system_mailbox_page(app, enabled, user, mail_identity_provider):
-    from .conftest import connect
-
     connect(signed_in(app, user), mail_identity_provider, ALEX)
     with app.app_context():
         personal_id = db.session.execute(select(Mailbox.id)).scalar_one()
 
     assert enabled.get(f"{LIST}/{personal_id}").status_code == 404
-    assert enabled.post(f"{LIST}/{personal_id}/remove", data={"csrf_token": csrf_token(enabled, LIST)}).status_code == 404
+    assert submit(enabled, f"{LIST}/{personal_id}/remove").status_code == 404
     assert enabled.get(f"{LIST}/2147483648").status_code == 404
 
 
 def test_sign_in_errors_of_a_mailbox_name_its_own_button(app, enabled, user, mail_identity_provider):
-    from .conftest import connect
-
     page = added(app, enabled)
     declined = connect_system(enabled, mail_identity_provider, page, ADELE, action="cancel")
     # The same refusal on My mailbox names the same button.
