@@ -3,6 +3,7 @@ mailbox's delegate, checked by the worker against the real Dovecot (Adele has Fu
 Sales, Alex has not), reconnected with the same account or replaced, given readers, removed, and
 told as Reconnect needed to admins when their grant ends."""
 
+import json
 import time
 
 import pytest
@@ -18,7 +19,7 @@ from oroflask.mailboxes.models import SYSTEM, Mailbox, MailboxReader
 from tests.conftest import ADMIN_EMAIL, USER_EMAIL, csrf_token, element, make_user
 from tests.worker.conftest import start_worker  # noqa: F401
 
-from .conftest import authorize, check, connect, signed_in
+from .conftest import authorize, check, connect, htmx, signed_in
 
 LIST = "/admin/config/email/mailboxes"
 SALES = "sales@contoso.onmicrosoft.com"
@@ -403,3 +404,18 @@ def test_check_connection_runs_in_a_real_worker_process(app, dovecot, enabled, m
     assert "<strong>IMAP:</strong> Signed in; 6 folders." in shown, worker.text()
     assert "<strong>SMTP:</strong> Signed in; nothing was sent." in shown
     assert worker.stop() == 0 and "Traceback" not in worker.text()
+
+
+def test_a_system_mailbox_sign_in_is_for_admins_only(app, enabled, mail_identity_provider):
+    make_user(app, "second-admin@example.com", "admin")
+    second = signed_in(app, "second-admin@example.com")
+    page = added(app, enabled)
+    started = second.post(page + "/connect", headers=htmx(second, page))
+    attempt_url = json.loads(started.headers["HX-Trigger"])["authorization-started"]["url"]
+    with app.app_context():
+        db.session.execute(update(User).where(User.email == "second-admin@example.com").values(role="user"))
+        db.session.commit()
+
+    assert second.get(attempt_url).status_code == 404
+    assert second.get(attempt_url.removesuffix("/authorize"), headers={"HX-Request": "true"}).status_code == 404
+    assert system_mailbox(app).grant_id is None
