@@ -71,12 +71,15 @@ EXPLAINED = (
 )
 
 
-def explain(error: BaseException, *, heading: str = "", again: str = TRY_AGAIN, redirect_uri: str = "") -> Explanation:
+def explain(
+    error: BaseException, *, heading: str = "", again: str = TRY_AGAIN, redirect_uri: str = "", button: str = "Enable"
+) -> Explanation:
     """Return what to tell about `error`, one of EXPLAINED.
 
     `heading` says what failed, in the caller's words, for an error that does not (a missing
     setting: "Enable cannot start"); `again` how to try again from where it is shown;
-    `redirect_uri` is named by the explanation of an unregistered Redirect URI.
+    `redirect_uri` is named by the explanation of an unregistered Redirect URI; `button` is what
+    starts the sign-in again where it is shown (Enable, or Connect for a mailbox).
     """
     if isinstance(error, Failure):
         return Explanation(error.title or heading, error.action, reconnect=error.reconnect)
@@ -84,7 +87,7 @@ def explain(error: BaseException, *, heading: str = "", again: str = TRY_AGAIN, 
         cause = error.cause
         return Explanation(
             cause.title,
-            cause.action.format(redirect_uri=redirect_uri),
+            cause.action.format(redirect_uri=redirect_uri, button=button),
             code=f"AADSTS{error.code}" if error.code else error.error,
             trace_id=error.trace_id,
             correlation_id=error.correlation_id,

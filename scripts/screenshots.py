@@ -7,8 +7,11 @@ settings-error.png, settings-filled.png, settings-connected.png), then at phone 
 connected: its first screen and the whole page (settings-phone.png, settings-connected-phone.png);
 then System › Users with a few accounts at both widths (users.png, users-phone.png); last, the
 audit log of those changes and of a guessed password, at both widths (audit-log.png,
-audit-log-phone.png); last, My mailbox connected in the sign-in popup, with the folders its check
-listed, at both widths (mailbox.png, mailbox-phone.png):
+audit-log-phone.png); then My mailbox connected in the sign-in popup, with the folders its check
+listed, at both widths (mailbox.png, mailbox-phone.png); last, System › Email › System mailboxes
+with a shared mailbox connected by a delegate and one whose grant ended, and the shared
+mailbox's page after a passed check, at both widths (system-mailboxes.png,
+system-mailboxes-phone.png, system-mailbox.png, system-mailbox-phone.png):
 
     .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
 """
@@ -18,7 +21,7 @@ import sys
 from pathlib import Path
 
 from playwright.sync_api import expect, sync_playwright
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -26,7 +29,7 @@ from oroflask.auth import service as accounts  # noqa: E402
 from oroflask.auth.models import User  # noqa: E402
 from oroflask.database import utcnow  # noqa: E402
 from oroflask.extensions import db  # noqa: E402
-from oroflask.mailboxes.models import Mailbox  # noqa: E402
+from oroflask.mailboxes.models import SYSTEM, Mailbox  # noqa: E402
 from tests.browser.harness import (  # noqa: E402
     ADMIN,
     CHROMIUM,
@@ -65,6 +68,11 @@ def main() -> None:
             connect_mailbox(browser.new_page(viewport=DESKTOP), live)
             photograph_mailbox(browser.new_page(viewport=DESKTOP), live, out / "mailbox.png")
             photograph_mailbox(browser.new_page(viewport=PHONE), live, out / "mailbox-phone.png")
+            sales = add_system_mailboxes(browser.new_page(viewport=DESKTOP), live)
+            photograph_system_mailboxes(browser.new_page(viewport=DESKTOP), live, out / "system-mailboxes.png")
+            photograph_system_mailboxes(browser.new_page(viewport=PHONE), live, out / "system-mailboxes-phone.png")
+            photograph_system_mailbox(browser.new_page(viewport=DESKTOP), live, sales, out / "system-mailbox.png")
+            photograph_system_mailbox(browser.new_page(viewport=PHONE), live, sales, out / "system-mailbox-phone.png")
         finally:
             browser.close()
     print(f"Screenshots written to {out}/")
@@ -164,6 +172,63 @@ def connect_mailbox(page, live) -> None:
 def photograph_mailbox(page, live, path: Path) -> None:
     sign_in(page, live)
     page.goto(live.address("/account/mailbox"))
+    expect(page.get_by_role("button", name="Save folders")).to_be_visible()
+    shoot(page, path)
+
+
+# What the worker stores of a passed check (see tests/mailboxes).
+PASSED_CHECK = {
+    "token_problem": None,
+    "imap": {"protocol": "IMAP", "summary": "Signed in; 8 folders.", "problem": None},
+    "smtp": {"protocol": "SMTP", "summary": "Signed in; nothing was sent.", "problem": None},
+}
+SYSTEM_MAILBOXES = "/admin/config/email/mailboxes"
+
+
+def add_system_mailboxes(page, live) -> str:
+    """Add Sales, connected in the popup by Adele as a delegate, with a passed check; and Support,
+    whose grant ended. Return the path of Sales's page."""
+    sign_in(page, live)
+    for label, address in (("Sales", "sales@contoso.onmicrosoft.com"), ("Support", "support@contoso.onmicrosoft.com")):
+        page.goto(live.address(SYSTEM_MAILBOXES + "/new"))
+        page.get_by_label("Label").fill(label)
+        page.get_by_label("Address").fill(address)
+        page.get_by_role("button", name="Add mailbox").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text(label)
+    page.goto(live.address(SYSTEM_MAILBOXES))
+    page.get_by_role("link", name="Sales").click()
+    sales = page.url.removeprefix(live.url)
+    with page.expect_popup() as opened:
+        page.get_by_role("button", name="Connect with Microsoft 365").click()
+    opened.value.get_by_role("button", name="Accept").click()
+    expect(page.locator("#mailbox .state-ok")).to_be_visible(timeout=15_000)
+    with live.app.app_context():
+        db.session.execute(
+            update(Mailbox)
+            .where(Mailbox.kind == SYSTEM, Mailbox.label == "Sales")
+            .values(
+                listed_folders=LISTED_FOLDERS, checked_at=utcnow(), check_outcome="passed", check_results=PASSED_CHECK
+            )
+        )
+        support = db.session.execute(select(Mailbox).where(Mailbox.label == "Support")).scalar_one()
+        support.grant_ended_reason = (
+            "alex.wilber@contoso.example, who connected it, was deactivated in oroflask, so its tokens were "
+            "deleted. An administrator connects it again, as the mailbox or as an account with Full Access to it."
+        )
+        db.session.commit()
+    return sales
+
+
+def photograph_system_mailboxes(page, live, path: Path) -> None:
+    sign_in(page, live)
+    page.goto(live.address(SYSTEM_MAILBOXES))
+    expect(page.locator("#system-mailboxes tbody tr")).to_have_count(2)
+    shoot(page, path)
+
+
+def photograph_system_mailbox(page, live, sales: str, path: Path) -> None:
+    sign_in(page, live)
+    page.goto(live.address(sales))
     expect(page.get_by_role("button", name="Save folders")).to_be_visible()
     shoot(page, path)
 

@@ -30,6 +30,7 @@ from oroflask.connection.models import AuthorizationAttempt
 from oroflask.extensions import db
 from oroflask.forms import CONTROL_CHARACTER
 from oroflask.logs import LineFormatter
+from oroflask.mailboxes.models import SYSTEM, Mailbox
 from oroflask.audit.models import AuditEvent
 from oroflask.settings.models import MicrosoftSettings
 
@@ -182,6 +183,7 @@ def mostly(draw, usual, other):
 PLAUSIBLE = {
     "email": ADMIN_EMAIL, "password": PASSWORD, "password_confirm": PASSWORD, "client_id": CLIENT_ID,
     "client_secret": CLIENT_SECRET, "tenant": TENANT, "client_secret_expires_on": "2030-01-01",
+    "address": "sales@contoso.onmicrosoft.com", "label": "Sales",
 }  # fmt: skip
 
 
@@ -424,6 +426,9 @@ def real_ids(app, admin_id: int) -> dict[str, list[str]]:
             )
         )  # fmt: skip
         db.session.commit()
+        mailbox = Mailbox(kind=SYSTEM, address="support@contoso.onmicrosoft.com", label="Support")
+        db.session.add(mailbox)
+        db.session.commit()
         session_ids = db.session.execute(
             db.select(UserSession.id).where(UserSession.user_id == admin_id)
         ).scalars()
@@ -431,6 +436,7 @@ def real_ids(app, admin_id: int) -> dict[str, list[str]]:
     return {
         "attempt_id": [attempt_id, "AAAAAAAAAAAAAAAAAAAAAA"],
         "session_id": [*known_sessions, "0", "999999"],
+        "mailbox_id": [str(mailbox.id), "0", "999999"],
         "name": ["client_id", "client_secret", "tenant", "client_secret_expires_on", "nothing"],
     }
 

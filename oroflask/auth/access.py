@@ -7,7 +7,8 @@ from urllib.parse import urlsplit
 from flask import abort, current_app, g, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf.csrf import generate_csrf
-from sqlalchemy import and_, bindparam, case, false, func, literal_column, or_, select, true
+from sqlalchemy import and_, bindparam, case, exists, false, func, literal_column, or_, select, true
+from sqlalchemy.orm import aliased
 
 from ..database import utcnow
 from ..extensions import db, login_manager
@@ -61,6 +62,8 @@ class SignedInUser:
     role: str
     session_id: int
     mailbox_reconnect_needed: bool = False
+    # Told to admins only: a system mailbox's grant ended or died.
+    system_mailbox_reconnect_needed: bool = False
 
     is_authenticated = True
     is_active = True
@@ -76,13 +79,14 @@ class SignedInUser:
 
 @cache
 def _signed_in_user():
-    """Return the SELECT of the account, its session and whether its personal mailbox needs a reconnect.
+    """Return the SELECT of the account, its session, whether its personal mailbox needs a reconnect
+    and, for an admin, whether a system mailbox does.
 
     Built at the first request: the mailbox and grant models belong to features that import this
     module themselves.
     """
     from ..connection.models import MicrosoftGrant
-    from ..mailboxes.models import PERSONAL, Mailbox
+    from ..mailboxes.models import PERSONAL, SYSTEM, Mailbox
 
     # As mailboxes.service.describe decides it: no grant any more, a dead one, or the site's grant
     # now signed in as another account.
@@ -100,6 +104,28 @@ def _signed_in_user():
         ),
         else_=false(),
     )
+    # A system mailbox connected once whose grant was deleted (its reason kept) or died; one not
+    # connected yet needs no reconnect. The partial index of system addresses serves the kind.
+    system_mailbox = aliased(Mailbox)
+    system_grant = aliased(MicrosoftGrant)
+    system_reconnect_needed = case(
+        (
+            User.role == literal_column("'admin'"),
+            exists(
+                select(literal_column("1"))
+                .select_from(system_mailbox)
+                .outerjoin(system_grant, system_grant.id == system_mailbox.grant_id)
+                .where(
+                    system_mailbox.kind == literal_column(f"'{SYSTEM}'"),
+                    or_(
+                        and_(system_grant.id.is_(None), system_mailbox.grant_ended_reason.is_not(None)),
+                        system_grant.reconnect_reason.is_not(None),
+                    ),
+                )
+            ),
+        ),
+        else_=false(),
+    )
     return (
         select(
             User.id,
@@ -109,6 +135,7 @@ def _signed_in_user():
             UserSession.created_at,
             UserSession.last_seen_at,
             reconnect_needed,
+            system_reconnect_needed,
         )
         .join_from(User, UserSession, UserSession.user_id == User.id)
         .outerjoin(Mailbox, and_(Mailbox.owner_id == User.id, Mailbox.kind == literal_column(f"'{PERSONAL}'")))
@@ -136,13 +163,15 @@ def load_user(user_id: str) -> SignedInUser | None:
     )
     if row is None:
         return None
-    account_id, email, role, session_id, created_at, last_seen_at, mailbox_reconnect_needed = row
+    account_id, email, role, session_id, created_at, last_seen_at, mailbox_reconnect_needed, system_reconnect = row
     now = utcnow()
     if sessions.has_expired(created_at, last_seen_at, now):
         return None
     if now - last_seen_at > sessions.LAST_SEEN_PRECISION:
         sessions.touch(session_id, now)
-    return SignedInUser(account_id, email, role, session_id, bool(mailbox_reconnect_needed))
+    return SignedInUser(
+        account_id, email, role, session_id, bool(mailbox_reconnect_needed), bool(system_reconnect)
+    )
 
 
 def sign_in(user: User) -> None:

@@ -146,8 +146,19 @@ def attempt_of(user: SignedInUser, attempt_id: str) -> AuthorizationAttempt | No
 
 
 def may_authorize(user: SignedInUser, purpose: str) -> bool:
-    """Tell whether `user` may sign in for a grant of `purpose`: the site's is for admins only."""
-    return purpose != SITE or user.is_admin
+    """Tell whether `user` may sign in for a grant of `purpose`: the site's (and those registered
+    so) are for admins only."""
+    return purpose not in ADMINS_ONLY or user.is_admin
+
+
+def button(purpose: str) -> str:
+    """Name the button that starts a sign-in for `purpose`, as the page that started it shows it."""
+    return "Enable" if purpose == SITE else "Connect (or Reconnect)"
+
+
+def again(purpose: str) -> str:
+    """Say how to start a sign-in for `purpose` again, in the words of the page that started it."""
+    return f"Click {button(purpose)} to try again."
 
 
 _REQUESTED_AT = (
@@ -208,7 +219,9 @@ def begin(attempt: AuthorizationAttempt, same_window: bool) -> str | None:
             registration(tenant=attempt.tenant), attempt.redirect_uri, state
         )
     except EXPLAINED as error:
-        fail(attempt, explain(error, heading="Enable cannot start", redirect_uri=attempt.redirect_uri))
+        heading = "Enable cannot start" if attempt.purpose == SITE else "The sign-in cannot start"
+        explanation = explain(error, heading=heading, redirect_uri=attempt.redirect_uri, button=button(attempt.purpose))
+        fail(attempt, explanation)
     else:
         attempt.code_verifier_encrypted = encrypt(sign_in.code_verifier)
         attempt.nonce_encrypted = encrypt(sign_in.nonce)
@@ -225,23 +238,26 @@ def complete(user: SignedInUser, answer: Mapping[str, str], opened_here: str | N
     """
     state = answer.get("state")
     if not state:
-        raise CallbackRefused("The answer from Microsoft carries no state. Click Enable to start again.")
+        raise CallbackRefused(
+            "The answer from Microsoft carries no state. Start again from the page you came from."
+        )
     attempt = db.session.execute(
         select(AuthorizationAttempt).where(AuthorizationAttempt.state_hash == _hash(state[:200]))
     ).scalar_one_or_none()
     if attempt is None or attempt.user_id != user.id or not may_authorize(user, attempt.purpose):
         raise CallbackRefused(
-            "This answer from Microsoft belongs to no authorization started here. Click Enable to start again."
+            "This answer from Microsoft belongs to no authorization started here. "
+            "Start again from the page you came from."
         )
     if attempt.status != PENDING:
-        raise CallbackRefused("This authorization was already used. Click Enable to start again.")
+        raise CallbackRefused(f"This authorization was already used. {again(attempt.purpose)}")
     if is_expired(attempt):
-        finish(attempt, FAILED, title="The authorization took longer than 10 minutes", action="Click Enable again.")
+        finish(attempt, FAILED, title="The authorization took longer than 10 minutes", action=again(attempt.purpose))
         return attempt
     if opened_here != attempt.id:
         raise CallbackRefused(
             "This authorization was started from another browser session, or a newer one replaced it. "
-            "Click Enable to start again."
+            + again(attempt.purpose)
         )
     # Claim the attempt before redeeming, so that a replayed callback cannot redeem it too.
     claimed = db.session.execute(
@@ -252,14 +268,14 @@ def complete(user: SignedInUser, answer: Mapping[str, str], opened_here: str | N
     ).rowcount
     db.session.commit()
     if claimed != 1:
-        raise CallbackRefused("This authorization was already used. Click Enable to start again.")
+        raise CallbackRefused(f"This authorization was already used. {again(attempt.purpose)}")
     db.session.refresh(attempt)
     try:
         _redeem(user, attempt, answer)
     except Exception:
         # Whatever went wrong, the page must not wait ten minutes for an attempt left redeeming.
         db.session.rollback()
-        finish(attempt, FAILED, title="The authorization could not be completed", action="Click Enable to try again.")
+        finish(attempt, FAILED, title="The authorization could not be completed", action=again(attempt.purpose))
         raise
     return attempt
 
@@ -270,8 +286,8 @@ def _redeem(user: SignedInUser, attempt: AuthorizationAttempt, answer: Mapping[s
             registration(tenant=attempt.tenant),
             answer,
             redirect_uri=attempt.redirect_uri,
-            code_verifier=_decrypt_during_authorization(attempt.code_verifier_encrypted),
-            nonce=_decrypt_during_authorization(attempt.nonce_encrypted),
+            code_verifier=_decrypt_during_authorization(attempt, attempt.code_verifier_encrypted),
+            nonce=_decrypt_during_authorization(attempt, attempt.nonce_encrypted),
         )
     except EXPLAINED as error:
         fail(
@@ -279,21 +295,20 @@ def _redeem(user: SignedInUser, attempt: AuthorizationAttempt, answer: Mapping[s
             explain(
                 error,
                 heading="The settings changed during the authorization",
-                again="Click Enable to try again.",
+                again=again(attempt.purpose),
                 redirect_uri=attempt.redirect_uri,
+                button=button(attempt.purpose),
             ),
         )
     else:
         COMPLETIONS[attempt.purpose](user, attempt, granted)
 
 
-def _decrypt_during_authorization(ciphertext: str | None) -> str:
+def _decrypt_during_authorization(attempt: AuthorizationAttempt, ciphertext: str | None) -> str:
     try:
         return decrypt(ciphertext)
     except UndecryptableError:
-        raise Failure(
-            "The encryption keys changed during the authorization", "Click Enable to start again."
-        ) from None
+        raise Failure("The encryption keys changed during the authorization", again(attempt.purpose)) from None
 
 
 def closed(attempt: AuthorizationAttempt) -> None:
@@ -303,7 +318,7 @@ def closed(attempt: AuthorizationAttempt) -> None:
             attempt,
             CLOSED,
             title="The sign-in window was closed before the authorization finished",
-            action="Click Enable to try again.",
+            action=again(attempt.purpose),
         )
 
 
@@ -467,12 +482,16 @@ COMPLETIONS = {SITE: _connect_site}
 # Where the outcome of a sign-in is shown, by purpose: the endpoint and the title of the page
 # that started it.
 RESULT_PAGES = {SITE: ("settings.microsoft", "Microsoft Settings")}
+# The purposes whose sign-ins only admins may start, see and complete.
+ADMINS_ONLY = {SITE}
 
 
-def register_completion(purpose: str, complete, result_page: str, result_title: str) -> None:
+def register_completion(purpose: str, complete, result_page: str, result_title: str, admins_only: bool = False) -> None:
     """Let sign-ins for `purpose` be completed by `complete`, their outcome shown on `result_page`."""
     COMPLETIONS[purpose] = complete
     RESULT_PAGES[purpose] = (result_page, result_title)
+    if admins_only:
+        ADMINS_ONLY.add(purpose)
 
 
 def store_grant(
@@ -490,7 +509,8 @@ def store_grant(
             FAILED,
             title="Microsoft granted fewer permissions than needed",
             action=f"Missing: {', '.join(missing)}. Add them under API permissions (delegated), "
-            "grant admin consent, then click Enable again.",
+            "grant admin consent, then "
+            + ("click Enable again." if attempt.purpose == SITE else "connect the mailbox again."),
         )
         return False
     grant.user_id = user.id

@@ -1,10 +1,10 @@
-"""Forms of My mailbox."""
+"""Forms of My mailbox and of System mailboxes."""
 
 from datetime import date
 
-from wtforms import DateField, HiddenField, RadioField, SelectMultipleField
+from wtforms import DateField, EmailField, HiddenField, RadioField, SelectMultipleField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import StopValidation
+from wtforms.validators import Length, StopValidation
 
 from ..forms import Form
 
@@ -60,3 +60,23 @@ class ConnectForm(Form):
     @property
     def replaces(self) -> bool:
         return self.replace.data == "1"
+
+
+class SystemMailboxForm(Form):
+    """Add mailbox: a label for people and the mailbox's address."""
+
+    label = StringField("Label", validators=[Length(max=100)])
+    address = EmailField("Address", validators=[Length(max=254)])
+
+
+class LabelForm(Form):
+    """A system mailbox's label."""
+
+    label = StringField("Label", validators=[Length(max=100)])
+
+
+class ReadersForm(Form):
+    """Who may read a system mailbox: roles and accounts, offered as `choices` of each."""
+
+    roles = SelectMultipleField("Roles", choices=[])
+    users = SelectMultipleField("Users", choices=[], coerce=int)

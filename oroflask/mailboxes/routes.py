@@ -1,5 +1,6 @@
 """Views of My mailbox: the page, Connect (or Reconnect, or Replace), Use the connection made
-with Enable, Check connection, the folders to sync and Disconnect."""
+with Enable, Check connection, the folders to sync and Disconnect; and what every mailbox page
+shares (system_routes uses them)."""
 
 import json
 
@@ -10,8 +11,9 @@ from ..auth.forms import EmptyForm
 from ..failures import EXPLAINED, explain
 from ..htmx import is_htmx_request, redirect_to
 from ..settings import service as settings_service
-from . import bp, service
+from . import bp, service, tasks
 from .forms import EVERYTHING, FROM_DATE, ConnectForm, FoldersForm
+from .models import Mailbox
 
 PAGE = "/account/mailbox"
 
@@ -30,15 +32,24 @@ def connect():
     form = ConnectForm()
     if not form.validate() or service.gate_closed():
         return redirect_to(url_for("mailboxes.show"))
+    return start_sign_in(
+        lambda redirect_uri: service.start_connect(current_user, redirect_uri, replace=form.replaces),
+        url_for("mailboxes.show"),
+    )
+
+
+def start_sign_in(start, page: str):
+    """Start a mailbox's Microsoft sign-in with `start(redirect_uri)`; answer as Enable does:
+    htmx opens the popup and polls, a plain POST goes to Microsoft in this window."""
     redirect_uri = settings_service.redirect_uri(request.host_url)
     try:
-        attempt = service.start_connect(current_user, redirect_uri, replace=form.replaces)
+        attempt = start(redirect_uri)
     except EXPLAINED as error:
         problem = explain(error).sentence
         if is_htmx_request():
             return render_template("connection/_status.html", problem=problem), 422
         flash(problem, "error")
-        return redirect(url_for("mailboxes.show"))
+        return redirect(page)
     if not is_htmx_request():
         return redirect(url_for("connection.begin", attempt_id=attempt.id, window="same"))
     trigger = {
@@ -78,14 +89,21 @@ def use_site_grant():
 @bp.route(PAGE + "/check", methods=["POST"])
 @login_required
 def check():
-    """Sign in to the mailbox over IMAP and SMTP and show each result."""
+    """Queue Check connection for the worker; the page follows it until IMAP and SMTP answered."""
     mailbox = service.personal_mailbox(current_user.id)
     if mailbox is None:
         abort(404)
+    return queue_check(mailbox, url_for("mailboxes.show"), render_page)
+
+
+def queue_check(mailbox: Mailbox, page: str, render):
+    """Queue the mailbox's check; htmx gets the panel that polls, a plain POST the page again."""
     if not EmptyForm().validate_on_submit():
-        return redirect_to(url_for("mailboxes.show"))
-    result = service.check(mailbox)
-    return render_page(result=result)
+        return redirect_to(page)
+    tasks.queue_check(mailbox)
+    if is_htmx_request():
+        return render()
+    return redirect(page, 303)
 
 
 @bp.route(PAGE + "/folders", methods=["POST"])
@@ -95,13 +113,18 @@ def save_folders():
     mailbox = service.personal_mailbox(current_user.id)
     if mailbox is None:
         abort(404)
+    return save_folders_of(mailbox, url_for("mailboxes.show"), render_page)
+
+
+def save_folders_of(mailbox: Mailbox, page: str, render):
+    """Save the mailbox's folders as posted, or render the page with the errors beside their fields."""
     form = FoldersForm(offered=service.selectable_folders(mailbox))
     if not form.validate():
-        return render_page(folders_form=form, status=422)
+        return render(folders_form=form, status=422)
     sync_from = form.sync_from.data if form.sync.data == FROM_DATE else None
     service.save_folders(mailbox, form.folders.data, sync_from)
     flash("The folders to sync are saved.", "success")
-    return redirect_to(url_for("mailboxes.show"))
+    return redirect_to(page)
 
 
 @bp.route(PAGE + "/disconnect", methods=["GET", "POST"])
@@ -119,29 +142,54 @@ def disconnect():
     return render_template("mailboxes/disconnect.html", mailbox=mailbox, form=form)
 
 
-def render_page(result=None, folders_form: FoldersForm | None = None, status: int = 200):
-    """Render My mailbox (or, for htmx, its mailbox panel) with a check's result or the folders as sent."""
+def render_page(folders_form: FoldersForm | None = None, status: int = 200):
+    """Render My mailbox (or, for htmx, its mailbox panel) with the folders as sent."""
     mailbox = service.personal_mailbox(current_user.id)
-    context = {
-        "gate_closed": service.gate_closed(),
-        "site_account": service.site_grant_offer(current_user),
-        "connect_form": ConnectForm(),
-        "action": EmptyForm(),
-        "result": result,
-        "view": None,
+    urls = {
+        "page": url_for("mailboxes.show"),
+        "connect": url_for("mailboxes.connect"),
+        "replace": url_for("mailboxes.replace"),
+        "replace_label": "Replace with another account",
+        "check": url_for("mailboxes.check"),
+        "folders": url_for("mailboxes.save_folders"),
+        "remove": url_for("mailboxes.disconnect"),
+        "remove_id": "disconnect",
+        "remove_label": "Disconnect",
     }
-    if mailbox is not None:
-        if folders_form is None:
-            folders_form = FoldersForm(formdata=None, offered=service.selectable_folders(mailbox))
-            folders_form.sync.data = FROM_DATE if mailbox.sync_from or mailbox.folders is None else EVERYTHING
-            folders_form.sync_from.data = mailbox.sync_from or service.default_sync_from()
-            chosen = None
-        else:
-            chosen = folders_form.folders.data or []
-        context.update(
-            view=service.describe(mailbox),
-            folders_form=folders_form,
-            folders=service.folder_choices(mailbox, chosen),
-        )
+    context = panel_context(mailbox, urls, folders_form)
+    context.update(
+        site_account=service.site_grant_offer(current_user),
+        reconnect_account=mailbox.address if mailbox is not None else None,
+    )
     template = "mailboxes/_mailbox.html" if is_htmx_request() else "mailboxes/mailbox.html"
     return render_template(template, **context), status, {"Cache-Control": "no-store", "Vary": "HX-Request"}
+
+
+def panel_context(mailbox: Mailbox | None, urls: dict, folders_form: FoldersForm | None) -> dict:
+    """Return what the mailbox panel (mailboxes/_mailbox.html) shows of `mailbox`, or of none yet."""
+    context = {
+        "gate_closed": service.gate_closed(),
+        "site_account": None,
+        "reconnect_account": None,
+        "connect_form": ConnectForm(),
+        "action": EmptyForm(),
+        "urls": urls,
+        "view": None,
+    }
+    if mailbox is None:
+        return context
+    if folders_form is None:
+        folders_form = FoldersForm(formdata=None, offered=service.selectable_folders(mailbox))
+        folders_form.sync.data = FROM_DATE if mailbox.sync_from or mailbox.folders is None else EVERYTHING
+        folders_form.sync_from.data = mailbox.sync_from or service.default_sync_from()
+        chosen = None
+    else:
+        chosen = folders_form.folders.data or []
+    context.update(
+        view=service.describe(mailbox),
+        result=service.check_result(mailbox),
+        check_overdue=service.check_overdue(mailbox),
+        folders_form=folders_form,
+        folders=service.folder_choices(mailbox, chosen),
+    )
+    return context

@@ -1,8 +1,12 @@
-"""My mailbox without HTTP: the gate, connecting through a Microsoft sign-in or the site's
-connection, Check connection over IMAP and SMTP, the folders chosen and disconnecting."""
+"""Mailboxes without HTTP: the gate, My mailbox connected through a Microsoft sign-in or the site's
+connection, what a mailbox's page shows of it, Check connection over IMAP and SMTP (in the
+worker), the folders chosen, disconnecting, and grants ended with the account that made them.
 
-from dataclasses import dataclass
-from datetime import date, timedelta
+System mailboxes (admins add them, and choose their readers) are in system_service.
+"""
+
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import select
@@ -18,7 +22,7 @@ from ..extensions import db
 from ..failures import EXPLAINED, Explanation, explain
 from ..microsoft import identity
 from ..settings import service as settings_service
-from .models import CHECK_FAILED, CHECK_PASSED, PERSONAL, Mailbox
+from .models import CHECK_FAILED, CHECK_PASSED, CHECK_RUNNING, PERSONAL, SYSTEM, Mailbox
 
 SYNC_FROM_DAYS = 30
 # Ticked in the folder chooser until the owner saves a choice.
@@ -27,17 +31,21 @@ SHARED_GRANT_REMOVED = (
     "The connection made with Enable, which this mailbox used, was disabled or replaced. "
     "Connect the mailbox again."
 )
+# A check queued this long ago and not finished: the worker is not running, or is stuck.
+CHECK_OVERDUE = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
 class MailboxView:
-    """What My mailbox shows of a connected mailbox."""
+    """What a mailbox's page shows of it."""
 
     mailbox: Mailbox
-    state: str  # "connected" or "reconnect_needed"
+    state: str  # "connected", "reconnect_needed" or (a system mailbox just added) "not_connected"
     reason: str | None
     scopes: tuple[str, ...]
     shares_site_grant: bool  # it uses the connection made with Enable
+    signed_in_as: str | None = None  # the account whose token opens it
+    delegate: bool = False  # that account is not the mailbox's own: it has Full Access to it
 
 
 @dataclass(frozen=True)
@@ -88,9 +96,12 @@ def describe(mailbox: Mailbox) -> MailboxView:
     """Describe the mailbox for its page, deriving "reconnect needed" from its grant."""
     grant = db.session.get(MicrosoftGrant, mailbox.grant_id) if mailbox.grant_id else None
     if grant is None:
-        return MailboxView(mailbox, "reconnect_needed", SHARED_GRANT_REMOVED, (), False)
+        if mailbox.kind == SYSTEM and not mailbox.grant_ended_reason:
+            return MailboxView(mailbox, "not_connected", None, (), False)
+        return MailboxView(mailbox, "reconnect_needed", mailbox.grant_ended_reason or SHARED_GRANT_REMOVED, (), False)
     reason = grant.reconnect_reason
-    if not reason and grant.account.casefold() != mailbox.address.casefold():
+    other_account = grant.account.casefold() != mailbox.address.casefold()
+    if not reason and other_account and grant.purpose == SITE:
         # The site's grant that it shares was signed in again with another account.
         reason = f"The connection made with Enable now signs in as {grant.account}. {SHARED_GRANT_REMOVED}"
     return MailboxView(
@@ -99,6 +110,9 @@ def describe(mailbox: Mailbox) -> MailboxView:
         reason,
         tuple(grant.scopes.split()),
         grant.purpose == SITE,
+        signed_in_as=grant.account,
+        # A mailbox's own grant signed in with another account: a delegate of a shared mailbox.
+        delegate=other_account and grant.purpose == MAILBOX,
     )
 
 
@@ -121,12 +135,12 @@ def start_connect(user: SignedInUser, redirect_uri: str, replace: bool) -> Autho
     """Record a sign-in for the user's mailbox: a reconnect must be made with the mailbox's account,
     unless `replace` says that another account replaces it."""
     mailbox = personal_mailbox(user.id)
-    own_grant = _own_grant(mailbox)
+    grant = own_grant(mailbox)
     return connection_service.start(
         user,
         redirect_uri,
         purpose=MAILBOX,
-        grant_id=own_grant.id if own_grant else None,
+        grant_id=grant.id if grant else None,
         expected_account=mailbox.address if mailbox is not None and not replace else None,
     )
 
@@ -138,11 +152,11 @@ def use_site_grant(user: SignedInUser) -> Mailbox | None:
         return None
     site = connection_service.site_grant()
     mailbox = personal_mailbox(user.id)
-    own_grant = _own_grant(mailbox)
-    if own_grant is not None:
-        db.session.delete(own_grant)
+    grant = own_grant(mailbox)
+    if grant is not None:
+        db.session.delete(grant)
     mailbox = _connected(user, mailbox, account, site.id)
-    audit.record(user, CONNECTION, _subject(mailbox), "connected with the connection made with Enable")
+    audit.record(user, CONNECTION, subject(mailbox), "connected with the connection made with Enable")
     db.session.commit()
     return mailbox
 
@@ -152,27 +166,36 @@ def disconnect(user: SignedInUser) -> bool:
     mailbox = personal_mailbox(user.id)
     if mailbox is None:
         return False
-    own_grant = _own_grant(mailbox)
-    if own_grant is not None:
-        db.session.delete(own_grant)
+    grant = own_grant(mailbox)
+    if grant is not None:
+        db.session.delete(grant)
     db.session.delete(mailbox)
-    audit.record(user, CONNECTION, _subject(mailbox), "disconnected; its tokens were deleted")
+    audit.record(user, CONNECTION, subject(mailbox), "disconnected; its tokens were deleted")
     db.session.commit()
     return True
+
+
+def mark_check_queued(mailbox: Mailbox) -> None:
+    """Record that Check connection waits for the worker; the page follows this state."""
+    mailbox.check_outcome = CHECK_RUNNING
+    mailbox.check_results = None
+    mailbox.checked_at = utcnow()
+    db.session.commit()
 
 
 def check(mailbox: Mailbox) -> CheckResult:
     """Sign in to the mailbox over IMAP (listing its folders), then over SMTP; store the outcome.
 
-    Runs in the request: each protocol is bounded by the mail checks' total deadline.
+    The worker runs it: each protocol is bounded by the mail checks' total deadline.
     """
     try:
         if mailbox.grant_id is None:
-            raise tokens.ReconnectNeeded(SHARED_GRANT_REMOVED)
+            raise tokens.ReconnectNeeded(mailbox.grant_ended_reason or SHARED_GRANT_REMOVED)
         access_token = tokens.access_token(mailbox.grant_id)
     except EXPLAINED as error:
         db.session.rollback()
-        return _record(mailbox, CheckResult(token_problem=explain(error, again="Click Check connection again.")))
+        problem = explain(error, again="Click Check connection again.", button="Reconnect")
+        return _record(mailbox, CheckResult(token_problem=problem))
     settings = current_app.config
     ca_file = settings["MAIL_CA_FILE"] or None
     try:
@@ -197,6 +220,61 @@ def check(mailbox: Mailbox) -> CheckResult:
     else:
         smtp = ProtocolResult("SMTP", "Signed in; nothing was sent.")
     return _record(mailbox, CheckResult(imap=imap, smtp=smtp))
+
+
+def check_result(mailbox: Mailbox) -> CheckResult | None:
+    """Return the result of the mailbox's last finished check, as stored; None while none."""
+    stored = mailbox.check_results
+    if mailbox.check_outcome not in (CHECK_PASSED, CHECK_FAILED) or not stored:
+        return None
+    return CheckResult(
+        token_problem=_explanation(stored.get("token_problem")),
+        imap=_protocol_result(stored.get("imap")),
+        smtp=_protocol_result(stored.get("smtp")),
+    )
+
+
+def check_overdue(mailbox: Mailbox, now: datetime | None = None) -> bool:
+    """Tell whether a queued check has waited too long: the worker is not running or is stuck."""
+    return (
+        mailbox.check_outcome == CHECK_RUNNING
+        and mailbox.checked_at is not None
+        and (now or utcnow()) - mailbox.checked_at > CHECK_OVERDUE
+    )
+
+
+def end_grants_of(actor: SignedInUser | None, user_id: int, email: str) -> None:
+    """End what a deactivated account signed in for: its mailbox's and each system mailbox's tokens
+    are deleted, and those mailboxes show Reconnect needed with the reason. Uncommitted."""
+    personal = personal_mailbox(user_id)
+    if personal is not None and personal.grant_id is not None:
+        _end_grant(
+            actor,
+            personal,
+            f"The account {email} was deactivated, so this mailbox's tokens were deleted. "
+            "Once the account is active again, its owner reconnects it.",
+        )
+    signed_for = db.session.execute(
+        select(Mailbox)
+        .join(MicrosoftGrant, MicrosoftGrant.id == Mailbox.grant_id)
+        .where(Mailbox.kind == SYSTEM, MicrosoftGrant.user_id == user_id, MicrosoftGrant.purpose == MAILBOX)
+    ).scalars()
+    for mailbox in list(signed_for):
+        _end_grant(
+            actor,
+            mailbox,
+            f"{email}, who connected it, was deactivated in oroflask, so its tokens were deleted. "
+            "An administrator connects it again, as the mailbox or as an account with Full Access to it.",
+        )
+
+
+def _end_grant(actor: SignedInUser | None, mailbox: Mailbox, reason: str) -> None:
+    grant = own_grant(mailbox)
+    mailbox.grant_id = None
+    mailbox.grant_ended_reason = reason[:500]
+    if grant is not None:
+        db.session.delete(grant)
+    audit.record(actor, CONNECTION, subject(mailbox), f"reconnect needed: {reason}")
 
 
 def folder_choices(mailbox: Mailbox, chosen: list[str] | None = None) -> list[FolderChoice]:
@@ -259,11 +337,11 @@ def _complete_sign_in(user: SignedInUser, attempt: AuthorizationAttempt, granted
         )
         return
     mailbox = personal_mailbox(user.id)
-    grant = _own_grant(mailbox) or MicrosoftGrant(purpose=MAILBOX)
+    grant = own_grant(mailbox) or MicrosoftGrant(purpose=MAILBOX)
     if not connection_service.store_grant(user, attempt, granted, grant):
         return
     mailbox = _connected(user, mailbox, grant.account, grant.id)
-    audit.record(user, CONNECTION, _subject(mailbox), f"connected as {grant.account}")
+    audit.record(user, CONNECTION, subject(mailbox), f"connected as {grant.account}")
     connection_service.finish(attempt, SUCCEEDED)
 
 
@@ -278,11 +356,12 @@ def _connected(user: SignedInUser, mailbox: Mailbox | None, address: str, grant_
     mailbox.address = address
     mailbox.label = address[:100]
     mailbox.grant_id = grant_id
+    mailbox.grant_ended_reason = None
     mailbox.connected_at = utcnow()
     return mailbox
 
 
-def _own_grant(mailbox: Mailbox | None) -> MicrosoftGrant | None:
+def own_grant(mailbox: Mailbox | None) -> MicrosoftGrant | None:
     """Return the mailbox's own grant; None when it has none or shares the site's."""
     if mailbox is None or mailbox.grant_id is None:
         return None
@@ -294,12 +373,28 @@ def _record(mailbox: Mailbox, result: CheckResult) -> CheckResult:
     passed = result.token_problem is None and result.imap.problem is None and result.smtp.problem is None
     mailbox.checked_at = utcnow()
     mailbox.check_outcome = CHECK_PASSED if passed else CHECK_FAILED
+    mailbox.check_results = {
+        "token_problem": asdict(result.token_problem) if result.token_problem else None,
+        "imap": asdict(result.imap) if result.imap else None,
+        "smtp": asdict(result.smtp) if result.smtp else None,
+    }
     db.session.commit()
     return result
 
 
-def _subject(mailbox: Mailbox) -> str:
-    return f"mailbox {mailbox.address}"
+def _explanation(stored: dict | None) -> Explanation | None:
+    return Explanation(**stored) if stored else None
+
+
+def _protocol_result(stored: dict | None) -> ProtocolResult | None:
+    if not stored:
+        return None
+    return ProtocolResult(stored["protocol"], stored.get("summary"), _explanation(stored.get("problem")))
+
+
+def subject(mailbox: Mailbox) -> str:
+    """Name the mailbox in the audit log."""
+    return f"{'system ' if mailbox.kind == SYSTEM else ''}mailbox {mailbox.address}"
 
 
 def _tree_order(entry: dict) -> tuple:

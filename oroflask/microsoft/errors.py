@@ -67,7 +67,7 @@ CAUSES: dict[int | str, Cause] = {
     ),
     65004: Cause(
         "The permissions were declined",
-        "Click Enable again and accept the permissions, or ask an administrator to grant consent "
+        "Click {button} again and accept the permissions, or ask an administrator to grant consent "
         "for the organisation.",
     ),
     50020: Cause(
@@ -84,11 +84,11 @@ CAUSES: dict[int | str, Cause] = {
     ),
     50076: Cause(
         "Multi-factor authentication is required",
-        "Click Enable again and complete the multi-factor sign-in.",
+        "Click {button} again and complete the multi-factor sign-in.",
     ),
     54005: Cause(
         "This authorization was already used",
-        "Click Enable again to start a new authorization.",
+        "Click {button} again to start a new authorization.",
     ),
     70000: Cause(
         "The stored authorization is no longer valid", "Reconnect to authorize again.", reconnect=True
@@ -108,11 +108,11 @@ CAUSES: dict[int | str, Cause] = {
     ),
     700005: Cause(
         "The authorization code belongs to another directory",
-        "Click Enable again without changing the Directory (tenant) ID in between.",
+        "Click {button} again without changing the Directory (tenant) ID in between.",
     ),
     501481: Cause(
         "The authorization could not be completed (PKCE check failed)",
-        "Click Enable again; if it happens again, report it with the trace ID below.",
+        "Click {button} again; if it happens again, report it with the trace ID below.",
     ),
     9001023: Cause(
         "The credentials can only be checked against a concrete directory",
@@ -121,7 +121,7 @@ CAUSES: dict[int | str, Cause] = {
     ),
     "access_denied": Cause(
         "The sign-in was cancelled or the permissions were declined",
-        "Click Enable again and accept the permissions.",
+        "Click {button} again and accept the permissions.",
     ),
     "invalid_grant": Cause(
         "The stored authorization is no longer valid", "Reconnect to authorize again.", reconnect=True

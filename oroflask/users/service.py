@@ -17,6 +17,7 @@ from ..auth.models import ROLES, User
 from ..auth.service import AccountError, email_problem, normalize_email, password_problem
 from ..extensions import db
 from ..forms import CONTROL_CHARACTER, CONTROL_CHARACTER_MESSAGE
+from ..mailboxes import service as mailboxes
 from ..settings.service import public_address
 
 PAGE_SIZE = 50
@@ -154,7 +155,8 @@ def _lock_active_admins() -> list[int]:
 def update(actor: SignedInUser | None, user: User, name: str, role: str, active: bool) -> list[str]:
     """Change an account's name, role and whether it is active; return what changed.
 
-    Deactivating ends the account's sessions and deletes its one-time links. Raise AccountError
+    Deactivating ends the account's sessions, deletes its one-time links and ends the mailbox
+    grants it made (its own mailbox's, and those of system mailboxes it connected). Raise AccountError
     (field "role" or "active") for a change to one's own account, or one that would leave no
     active administrator.
     """
@@ -188,6 +190,7 @@ def update(actor: SignedInUser | None, user: User, name: str, role: str, active:
     if deactivated:
         ended = sessions.end_all_sessions(user.id)
         password_links.forget_links(user.id)
+        mailboxes.end_grants_of(actor, user.id, user.email)
         user.active = False
         changes.append(f"deactivated ({ended} session{'' if ended == 1 else 's'} ended)")
     elif active and not user.active:

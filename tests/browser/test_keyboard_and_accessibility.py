@@ -46,6 +46,7 @@ def test_tab_reaches_every_control_in_reading_order(admin_page):
         "My account",
         "Sign out",
         "Microsoft Settings",
+        "System mailboxes",
         "Users",
         "Audit log",
         "Save Settings",

@@ -12,6 +12,7 @@ from oroflask.auth.models import User
 from oroflask.devidp.directory import DEFAULT_CLIENT_ID, DEFAULT_SECRET_VALUE, DEFAULT_TENANT_ID
 from oroflask.extensions import db
 from oroflask.mailboxes.models import Mailbox
+from oroflask.worker import queue_of
 from tests.conftest import csrf_token, sign_in
 
 MAILBOX_PAGE = "/account/mailbox"
@@ -49,9 +50,11 @@ def htmx(client, page: str) -> dict:
     return {"HX-Request": "true", "HX-Current-URL": "http://localhost" + page, "X-CSRFToken": csrf_token(client, page)}
 
 
-def authorize(client, identity_provider: str, start: str, page: str, email: str, data: dict | None = None):
+def authorize(
+    client, identity_provider: str, start: str, page: str, email: str, data: dict | None = None, action: str = "accept"
+):
     """Click a sign-in button of `page` (Enable, Connect), sign in at the identity provider as
-    `email` in the popup, and return the callback's response."""
+    `email` in the popup (or cancel there: `action`), and return the callback's response."""
     started = client.post(start, data=data or {}, headers=htmx(client, page))
     assert started.status_code == 200, started.get_data(as_text=True)
     popup = json.loads(started.headers["HX-Trigger"])["authorization-started"]
@@ -59,7 +62,7 @@ def authorize(client, identity_provider: str, start: str, page: str, email: str,
     assert opened.status_code == 302, opened.get_data(as_text=True)
     answer = requests.post(
         f"{identity_provider}/_devidp/approve",
-        json={"authorize_url": opened.headers["Location"], "email": email},
+        json={"authorize_url": opened.headers["Location"], "email": email, "action": action},
         timeout=10,
     )
     assert answer.status_code == 200, answer.text
@@ -73,10 +76,33 @@ def enable(client, identity_provider: str, email: str):
     assert response.status_code == 200, response.get_data(as_text=True)
 
 
-def connect(client, identity_provider: str, email: str, replace: bool = False):
+def connect(client, identity_provider: str, email: str, replace: bool = False, action: str = "accept"):
     """Click Connect (or Reconnect) on My mailbox and sign in as `email`; return the callback's response."""
     data = {"replace": "1"} if replace else None
-    return authorize(client, identity_provider, MAILBOX_PAGE + "/connect", MAILBOX_PAGE, email, data)
+    return authorize(client, identity_provider, MAILBOX_PAGE + "/connect", MAILBOX_PAGE, email, data, action)
+
+
+def run_queued(app) -> int:
+    """Run the tasks waiting on the application's queue here, as the worker would; return how many ran."""
+    huey = queue_of(app).huey
+    ran = 0
+    while (queued := huey.dequeue()) is not None:
+        huey.execute(queued)
+        ran += 1
+    return ran
+
+
+def check(app, browser, page: str = MAILBOX_PAGE) -> str:
+    """Click Check connection on `page`, let the worker run it, and return the panel the poll then shows."""
+    queued = browser.post(page + "/check", headers=htmx(browser, page))
+    assert queued.status_code == 200, queued.get_data(as_text=True)
+    assert 'id="check-waiting"' in queued.get_data(as_text=True)
+    assert run_queued(app) == 1
+    panel = browser.get(page, headers=htmx(browser, page))
+    assert panel.status_code == 200
+    text = panel.get_data(as_text=True)
+    assert "hx-trigger" not in text, "the finished check still polls"
+    return text
 
 
 def signed_in(app, email: str):

@@ -7,13 +7,14 @@ import pytest
 from sqlalchemy import update
 
 from oroflask.connection.models import MAILBOX, MicrosoftGrant
+from oroflask.database import utcnow
 from oroflask.encryption import decrypt
 from oroflask.extensions import db
 from oroflask.mailboxes.models import Mailbox
 from tests.conftest import csrf_token, element
 from tests.dovecot.fixtures import revoke_token
 
-from .conftest import MAILBOX_PAGE, connect, htmx, signed_in, stored_mailbox
+from .conftest import MAILBOX_PAGE, check, connect, htmx, run_queued, signed_in, stored_mailbox
 
 ALEX = "alex@contoso.onmicrosoft.com"
 LEE = "lee@contoso.onmicrosoft.com"
@@ -31,16 +32,10 @@ def connected(app, enabled, user, mail_identity_provider):
     return connect_as
 
 
-def check(browser) -> str:
-    answer = browser.post(MAILBOX_PAGE + "/check", headers=htmx(browser, MAILBOX_PAGE))
-    assert answer.status_code == 200
-    return answer.get_data(as_text=True)
-
-
 def test_check_lists_the_folders_and_the_chosen_ones_are_saved(app, dovecot, connected, user):
     browser = connected(ALEX)
 
-    panel = check(browser)
+    panel = check(app, browser)
 
     assert "<strong>IMAP:</strong> Signed in; 6 folders." in panel
     assert "<strong>SMTP:</strong> Signed in; nothing was sent." in panel
@@ -78,10 +73,10 @@ def test_check_lists_the_folders_and_the_chosen_ones_are_saved(app, dovecot, con
     assert mailbox.folders == ["Sent Items"] and mailbox.sync_from is None
 
 
-def test_imap_off_for_the_mailbox_is_explained_and_smtp_still_checked(dovecot, connected):
+def test_imap_off_for_the_mailbox_is_explained_and_smtp_still_checked(app, dovecot, connected):
     browser = connected(LEE)
 
-    panel = check(browser)
+    panel = check(app, browser)
 
     assert f"IMAP: The IMAP server refused the sign-in to {LEE}." in panel
     assert f"Set-CASMailbox -Identity {LEE} -ImapEnabled $true" in panel
@@ -98,7 +93,7 @@ def test_a_revoked_token_is_explained(app, dovecot, connected, user, mail_identi
         ).scalar_one()
         revoke_token(mail_identity_provider, decrypt(grant.access_token_encrypted))
 
-    panel = check(browser)
+    panel = check(app, browser)
 
     assert f"IMAP: The IMAP server refused the sign-in to {ALEX}." in panel
     assert f"SMTP: The SMTP server refused the sign-in for {ALEX}." in panel
@@ -143,3 +138,31 @@ def test_bad_folder_input_is_shown_beside_its_field_and_nothing_is_saved(
     assert mailbox.folders == ["Projects/Alpha"] and mailbox.sync_from is None
     # A folder that only holds others cannot be ticked.
     assert "disabled" in element(panel, "folder-2")
+
+
+def test_without_javascript_the_page_reloads_until_the_worker_checked(app, dovecot, connected):
+    browser = connected(ALEX)
+
+    queued = browser.post(MAILBOX_PAGE + "/check", data={"csrf_token": csrf_token(browser, MAILBOX_PAGE)})
+
+    assert queued.status_code == 303 and queued.headers["Location"] == MAILBOX_PAGE
+    waiting = browser.get(MAILBOX_PAGE).get_data(as_text=True)
+    assert '<noscript><meta http-equiv="refresh" content="2"></noscript>' in waiting
+    assert "Checking IMAP and SMTP" in waiting
+    assert run_queued(app) == 1
+    done = browser.get(MAILBOX_PAGE).get_data(as_text=True)
+    assert "http-equiv" not in done and "<strong>IMAP:</strong> Signed in; 6 folders." in done
+
+
+def test_a_check_the_worker_never_ran_says_so_and_stops_polling(app, connected, user):
+    browser = connected(ALEX)
+    browser.post(MAILBOX_PAGE + "/check", headers=htmx(browser, MAILBOX_PAGE))
+    with app.app_context():
+        db.session.execute(update(Mailbox).values(checked_at=utcnow() - timedelta(minutes=3)))
+        db.session.commit()
+
+    panel = browser.get(MAILBOX_PAGE, headers=htmx(browser, MAILBOX_PAGE)).get_data(as_text=True)
+
+    assert "The check has not finished after two minutes." in panel and "mail-worker" in panel
+    assert "hx-trigger" not in panel
+    assert stored_mailbox(app, user).check_outcome == "running"
