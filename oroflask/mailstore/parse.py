@@ -37,6 +37,7 @@ _reply_prefix = re.compile(
     re.IGNORECASE,
 )
 _blank_line = re.compile(rb"\r?\n\r?\n")
+_specials = re.compile(r'[()<>\[\]:;@\\,"]')
 _DELIMITER_ENDS = (b"", b"-", b"\r", b"\n", b" ", b"\t")
 
 
@@ -90,7 +91,7 @@ def _index(raw: bytes) -> Indexed:
     if not raw.strip():
         return Indexed(parse_error="empty message")
     head, body = _split_head(raw)
-    headers = _headers.parsebytes(head)
+    headers = _parse_headers(head)
     if not headers.keys():
         return Indexed(parse_error="no headers", snippet=_snippet(_text(raw, None, None, PLAIN_PREFIX)))
     body_reader = _Body()
@@ -123,6 +124,23 @@ def _index(raw: bytes) -> Indexed:
         snippet=_snippet(body_reader.text()),
         parse_error=_error_text(body_reader.error) if body_reader.error else None,
     )
+
+
+def _parse_headers(head: bytes) -> Message:
+    """Parse a header block; raw 8-bit values (unencoded UTF-8, against the RFC but common) become text.
+
+    compat32 keeps such bytes as surrogates and hands them out as a Header of "unknown-8bit",
+    which prints each byte as a replacement character.
+    """
+    headers = _headers.parsebytes(head)
+    if head.isascii():
+        return headers
+    readable = Message()
+    for name, value in headers.raw_items():
+        readable[name] = _unescaped(value)
+    for defect in headers.defects:
+        readable.defects.append(defect)
+    return readable
 
 
 def _split_head(raw: bytes) -> tuple[bytes, bytes]:
@@ -189,7 +207,7 @@ class _Body:
             return
         for part in parts:
             head, part_body = _split_head(part)
-            part_headers = _headers.parsebytes(head) if head else Message()
+            part_headers = _parse_headers(head) if head else Message()
             if content_type == "multipart/digest" and "content-type" not in part_headers:
                 part_headers["Content-Type"] = "message/rfc822"
             self.read(part_headers, part_body, depth + 1)
@@ -375,7 +393,15 @@ def _addresses(headers: Message, name: str) -> list[tuple[str, str]]:
 
 
 def _address_text(addresses: list[tuple[str, str]]) -> str:
-    return ", ".join(f"{name} <{address}>" if name and address else name or address for name, address in addresses)
+    return ", ".join(_address(name, address) for name, address in addresses)
+
+
+def _address(name: str, address: str) -> str:
+    if not (name and address):
+        return name or address
+    if _specials.search(name):
+        name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"{name} <{address}>"
 
 
 def _ids(value) -> tuple[str, ...]:
