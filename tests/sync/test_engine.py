@@ -4,7 +4,7 @@ what it downloads, and how it fails."""
 import smtplib
 import ssl
 import time
-
+from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 
@@ -14,6 +14,7 @@ from imapclient import IMAPClient
 from sqlalchemy import select
 
 from oroflask.connection.models import MicrosoftGrant
+from oroflask.database import utcnow
 from oroflask.encryption import decrypt
 from oroflask.extensions import db
 from oroflask.failures import EXPLAINED
@@ -268,10 +269,30 @@ def test_nothing_is_synced_before_folders_are_chosen(app, mail_server, mailbox_i
     assert stored(app, mailbox_id) == {}
 
 
-def test_a_lock_held_elsewhere_answers_already_running(app, mail_server, mailbox_id):
+def beat(app, mailbox_id: int, minutes_ago: int) -> None:
+    """Record a running pass's last heartbeat, as another worker's pass would."""
+    with app.app_context():
+        state = engine.sync_state(mailbox_id)
+        state.running, state.heartbeat_at = True, utcnow() - timedelta(minutes=minutes_ago)
+        db.session.commit()
+
+
+def test_a_lock_held_by_a_live_pass_answers_already_running(app, mail_server, mailbox_id):
+    beat(app, mailbox_id, minutes_ago=1)
+
     with queue_of(app).huey.lock_task(f"sync-mailbox-{mailbox_id}"):
         with pytest.raises(engine.AlreadyRunning):
             sync(app, mailbox_id)
+
+
+def test_a_lock_left_by_a_dead_worker_is_taken_over(app, mail_server, mailbox_id):
+    deliver(mail_server, "After the crash")
+    beat(app, mailbox_id, minutes_ago=20)
+    queue_of(app).huey.lock_task(f"sync-mailbox-{mailbox_id}").acquire()
+
+    assert sync(app, mailbox_id).fetched == 1
+    assert not queue_of(app).huey.is_locked(f"sync-mailbox-{mailbox_id}")
+    assert not state_of(app, mailbox_id).running
 
 
 def test_sync_mail_syncs_in_the_foreground_and_says_what_it_did(app, runner, mail_server, mailbox_id):
