@@ -82,6 +82,21 @@ def test_a_session_signs_in_lists_selects_and_scans(server, token_for):
     assert (since_today, since_tomorrow, after_first) == ([1, 2, 3], [], [2, 3])
 
 
+def test_starttls_then_xoauth2_opens_the_mailbox(dovecot, token_for):
+    endpoint = Endpoint("localhost", dovecot.imap_port, "starttls")
+
+    with ImapSession(endpoint, ALEX, token_for(ALEX), ca_file=str(dovecot.ca_file)) as session:
+        assert session.select("INBOX").uidvalidity > 0
+        assert "IDLE" in session.capabilities
+
+
+def test_an_untrusted_certificate_is_refused_before_the_token_is_sent(dovecot, token_for):
+    with pytest.raises(MailServerError) as refused:
+        ImapSession(Endpoint("localhost", dovecot.imaps_port, "tls"), ALEX, token_for(ALEX))
+
+    assert refused.value.kind == "tls_certificate"
+
+
 def test_condstore_is_used_only_when_the_server_advertises_it(server, token_for):
     deliver(server, "One", 100, 1)
 
