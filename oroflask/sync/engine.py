@@ -287,6 +287,9 @@ def _sync_folder(
             {uid: (key.message_id, key.internaldate, key.size) for uid, key in keys.items()},
         )
         report.remapped = stored_before
+        if mailbox.sync_from:
+            # Whatever older than "Sync from" the server holds was never wanted.
+            new = sorted(set(new) & set(session.search_since(mailbox.sync_from)))
         db.session.commit()
     elif folder.uidvalidity is None:
         folder.uidvalidity = server.uidvalidity
