@@ -334,7 +334,12 @@ def _new_uids(session: ImapSession, mailbox: Mailbox, folder, stored: set[int], 
             on_server = set(session.search(f"UID {folder.uidnext}:*"))
         # "UID n:*" names the last message even when its UID is below n.
         return sorted(uid for uid in on_server if uid >= folder.uidnext and uid not in stored)
-    found = session.search_since(mailbox.sync_from) if mailbox.sync_from else session.search("ALL")
+    if mailbox.sync_from:
+        found = session.search_since(mailbox.sync_from)
+    else:
+        # A flag scan answers a line per message: SEARCH ALL's one line outgrows imaplib's limit
+        # (1 MB) past about 140,000 messages on a server without ESEARCH (Exchange).
+        found = sorted(session.flags())
     return [uid for uid in found if uid not in stored]
 
 
