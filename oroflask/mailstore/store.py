@@ -241,17 +241,24 @@ def _content_ids(mailbox_id: int, messages: list[FetchedLike]) -> list[int]:
         if sha256 not in ids:
             missing.setdefault(sha256, message)
     if missing:
-        rows = [
-            {"mailbox_id": mailbox_id, "sha256": sha256, "size": len(message.raw), "raw": message.raw}
-            for sha256, message in missing.items()
-        ]
-        inserted = db.session.execute(
-            insert(MessageContent).returning(
-                MessageContent.id, MessageContent.sha256, sort_by_parameter_order=True
-            ),
-            rows,
+        # A plain executemany, then one SELECT for the new ids: with blobs of 40 KB on average,
+        # measured faster on SQLite than one INSERT ... RETURNING of all the rows.
+        db.session.execute(
+            insert(MessageContent),
+            [
+                {"mailbox_id": mailbox_id, "sha256": sha256, "size": len(message.raw), "raw": message.raw}
+                for sha256, message in missing.items()
+            ],
         )
-        ids.update((sha256, id_) for id_, sha256 in inserted)
+        for chunk in _chunks(list(missing)):
+            ids.update(
+                (sha256, id_)
+                for id_, sha256 in db.session.execute(
+                    select(MessageContent.id, MessageContent.sha256).where(
+                        MessageContent.mailbox_id == mailbox_id, MessageContent.sha256.in_(chunk)
+                    )
+                )
+            )
     return [ids[sha256] for sha256 in hashes]
 
 
