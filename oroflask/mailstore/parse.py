@@ -58,6 +58,8 @@ _mailbox = re.compile(
 _quoted_pair = re.compile(r"\\(.)")
 _param = re.compile(r';\s*([a-z*0-9_-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s;"]*))', re.IGNORECASE)
 _specials = re.compile(r'[()<>\[\]:;@\\,"]')
+# Control characters become spaces in a snippet (NUL above all: PostgreSQL refuses it in text).
+_CONTROLS = {code: " " for code in (*range(0x20), 0x7F)}
 _DELIMITER_ENDS = (b"", b"-", b"\r", b"\n", b" ", b"\t")
 
 Headers = dict[str, list[str]]
@@ -156,7 +158,8 @@ def _parse_headers(head: bytes) -> Headers:
     for name, value in _field.findall(head):
         key = name.decode("ascii").lower()
         if key in _WANTED:
-            unfolded = value.replace(b"\r\n", b"").replace(b"\n", b"").strip()
+            # NUL never belongs in a header, and PostgreSQL refuses it in text.
+            unfolded = value.replace(b"\r\n", b"").replace(b"\n", b"").replace(b"\0", b"").strip()
             text = unfolded.decode("ascii") if unfolded.isascii() else unfolded.decode("utf-8", "replace")
             headers.setdefault(key, []).append(text)
     return headers
@@ -400,9 +403,9 @@ def _html_text(html: str) -> str:
 
 
 def _snippet(text: str) -> str:
-    collapsed = " ".join(text[: SNIPPET_LENGTH * 3].split())
+    collapsed = " ".join(text[: SNIPPET_LENGTH * 3].translate(_CONTROLS).split())
     if len(collapsed) < SNIPPET_LENGTH < len(text):
-        collapsed = " ".join(text.split())
+        collapsed = " ".join(text.translate(_CONTROLS).split())
     if len(collapsed) <= SNIPPET_LENGTH:
         return collapsed
     cut = collapsed[:SNIPPET_LENGTH]

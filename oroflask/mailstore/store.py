@@ -104,15 +104,17 @@ def set_flags(folder: MailFolder, flags: Mapping[int, Iterable[str]]) -> int:
     touched: set[int] = set()
     for chunk in _chunks(list(wanted)):
         rows = db.session.execute(
-            select(Message.id, Message.uid, Message.flags, Message.seen, Message.conversation_id).where(
+            select(
+                Message.id, Message.uid, Message.flags, Message.seen, Message.flagged, Message.conversation_id
+            ).where(
                 Message.folder_id == folder.id, Message.uid.in_(chunk)
             )
         )
-        for message_id, uid, stored, seen, conversation_id in rows:
+        for message_id, uid, stored, seen, flagged, conversation_id in rows:
             if wanted[uid] != stored:
                 change = {"id": message_id, "flags": wanted[uid], **_flag_columns(wanted[uid])}
                 changes.append(change)
-                if change["seen"] != seen:
+                if (change["seen"], change["flagged"]) != (seen, flagged):
                     touched.add(conversation_id)
     if changes:
         db.session.execute(update(Message), changes)
@@ -370,6 +372,8 @@ def _thread(mailbox_id: int, messages: list[FetchedLike], indexed: list[parse.In
                 "latest_at": max(_utc(messages[index].internaldate) for index in group.messages),
                 "message_count": 0,
                 "unread_count": 0,
+                "flagged": False,
+                "has_attachments": False,
             })
         inserted = db.session.execute(
             insert(Conversation).returning(Conversation.id, sort_by_parameter_order=True), rows
@@ -430,23 +434,32 @@ def _merge(survivor: int, others: list[int]) -> None:
 
 
 def _refresh_conversations(ids: set[int]) -> None:
-    """Recount the conversations' messages, unread messages and latest date from their messages."""
+    """Recompute what a list shows of these conversations from their messages."""
     if not ids:
         return
     of_conversation = Message.conversation_id == Conversation.id
+
+    def aggregate(expression, *where):
+        return select(expression).where(of_conversation, *where).scalar_subquery()
+
+    newest = (
+        select(Message.id)
+        .where(of_conversation)
+        .order_by(Message.internaldate.desc(), Message.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
     for chunk in _chunks(sorted(ids)):
         db.session.execute(
             update(Conversation)
             .where(Conversation.id.in_(chunk))
             .values(
-                message_count=select(func.count(distinct(Message.content_id))).where(of_conversation).scalar_subquery(),
-                unread_count=select(func.count(distinct(Message.content_id)))
-                .where(of_conversation, Message.seen.is_(False))
-                .scalar_subquery(),
-                latest_at=func.coalesce(
-                    select(func.max(Message.internaldate)).where(of_conversation).scalar_subquery(),
-                    Conversation.latest_at,
-                ),
+                message_count=aggregate(func.count(distinct(Message.content_id))),
+                unread_count=aggregate(func.count(distinct(Message.content_id)), Message.seen.is_(False)),
+                flagged=exists().where(of_conversation, Message.flagged.is_(True)),
+                has_attachments=exists().where(of_conversation, Message.has_attachments.is_(True)),
+                latest_at=func.coalesce(aggregate(func.max(Message.internaldate)), Conversation.latest_at),
+                latest_message_id=newest,
             ),
             execution_options={"synchronize_session": False},
         )

@@ -215,3 +215,10 @@ def test_subjects_and_message_ids_are_normalised():
     assert normalised_message_id("  <abc@x> ") == "<abc@x>"
     assert normalised_message_id("abc@x") == "<abc@x>"
     assert normalised_message_id(None) is None
+
+
+def test_nul_and_control_characters_do_not_reach_the_index():
+    raw = b"From: Alex\x00 <alex@contoso.com>\r\nSubject: Hel\x00lo\r\n\r\nBody\x00with\x07controls\r\n"
+    found = index(raw)
+
+    assert (found.subject, found.from_name, found.snippet) == ("Hello", "Alex", "Body with controls")
