@@ -1,10 +1,11 @@
 """Read what lists, threads and search need from a raw message, never raising on a bad one.
 
-Measured on a realistic mix (40 KB on average, 12 % with a 200 KB attachment), the standard
-library's parser costs 2.5 ms a message with policy compat32 and 5.5 ms with `default`: its feed
-parser splits every line of an attachment only to learn the attachment's name, and its header
-classes parse each address character by character. That is thirty times the budget of a sync
-that stores thousands of messages a second. So the work is split:
+Measured on a realistic mix (47 KB on average, 12 % with a 200 KB attachment; see
+tests/mailstore/measure.py), the standard library's parser takes about 1 ms of CPU a message with
+policy compat32 and 2 ms with `default`: its feed parser splits every line of an attachment only
+to learn the attachment's name, and the address parser walks each name character by character.
+That is ten times the budget of a sync that stores thousands of messages a second. So the work is
+split:
 
 - the message is cut at its first blank line and its MIME parts at their boundary lines
   (`bytes.find`, no line splitting), and header fields are split by one regular expression;
@@ -49,7 +50,6 @@ _reply_prefix = re.compile(
     r"^(?:\s*(?:re|fw|fwd|aw|wg|sv|vs|antw|tr|rif|ref|odp|fs|r)\s*(?:\[\d+\]|\(\d+\))?\s*[:：]\s*)+",
     re.IGNORECASE,
 )
-_blank_line = re.compile(rb"\r?\n\r?\n")
 # One mailbox of an address list in its two plain forms: a name (maybe quoted) and <address>,
 # or a bare address. Anything else (comments, groups, routes) goes to getaddresses.
 _mailbox = re.compile(
@@ -152,7 +152,7 @@ def _index(raw: bytes) -> Indexed:
 def _parse_headers(head: bytes) -> Headers:
     """Return the fields of a header block that the index reads, unfolded, by lowercase name.
 
-    A raw 8-bit value (unencoded UTF-8: against the RFC, but common) is read as UTF-8.
+    A raw 8-bit value (unencoded: against the RFC, but common) is read as UTF-8, else Windows-1252.
     """
     headers: Headers = {}
     for name, value in _field.findall(head):
@@ -160,9 +160,18 @@ def _parse_headers(head: bytes) -> Headers:
         if key in _WANTED:
             # NUL never belongs in a header, and PostgreSQL refuses it in text.
             unfolded = value.replace(b"\r\n", b"").replace(b"\n", b"").replace(b"\0", b"").strip()
-            text = unfolded.decode("ascii") if unfolded.isascii() else unfolded.decode("utf-8", "replace")
-            headers.setdefault(key, []).append(text)
+            headers.setdefault(key, []).append(_header_text(unfolded))
     return headers
+
+
+def _header_text(value: bytes) -> str:
+    if value.isascii():
+        return value.decode("ascii")
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        # Older European mail sends its headers' 8-bit bytes in the sender's Windows code page.
+        return value.decode("cp1252", "replace")
 
 
 def _first(headers: Headers, name: str) -> str | None:
@@ -255,7 +264,7 @@ class _Body:
         if content_type.value == "text/html":
             if self.html is None:
                 self.html = (start, end, encoding, charset)
-        elif self.plain is None:
+        elif content_type.value == "text/plain" and self.plain is None:
             self.plain = (start, end, encoding, charset)
 
     def _multipart(self, content_type: _ContentType, start: int, end: int, depth: int) -> None:
@@ -334,7 +343,8 @@ def _filename(headers: Headers) -> str | None:
         return ""
     if filename is None:
         return None
-    return " ".join(_decoded(filename).split()) if "=?" in filename else filename
+    # RFC 2231's %00 is NUL, which PostgreSQL refuses in text.
+    return " ".join(_decoded(filename).replace("\0", "").split())
 
 
 def _text(body: bytes, encoding: str | None, charset: str | None) -> str:
@@ -348,7 +358,15 @@ def _text(body: bytes, encoding: str | None, charset: str | None) -> str:
             body = b""
     elif encoding == "quoted-printable":
         body = binascii.a2b_qp(body)
-    return body.decode(_codec(charset), "replace")
+    return _decode(body, charset)
+
+
+def _decode(data: bytes, charset: str | None) -> str:
+    try:
+        return data.decode(_codec(charset), "replace")
+    except LookupError:
+        # A charset that names a codec of another kind (base64, rot13): not a text encoding.
+        return data.decode("utf-8", "replace")
 
 
 def _codec(charset: str | None) -> str:
@@ -429,9 +447,11 @@ def _decoded(value: str | None) -> str:
         if isinstance(word, str):
             text.append(word)
         else:
-            text.append(word.decode(_codec(charset), "replace"))
+            text.append(_decode(word, charset))
     # decode_header drops the spaces between an encoded word and the plain text beside it.
-    return "".join(text) if len(words) == 1 else _join_words(words, text)
+    decoded = "".join(text) if len(words) == 1 else _join_words(words, text)
+    # An encoded word may hold NUL, which PostgreSQL refuses in text.
+    return decoded.replace("\0", "")
 
 
 def _join_words(words, text: list[str]) -> str:
@@ -533,4 +553,5 @@ def _date(value: str | None) -> datetime | None:
 
 
 def _error_text(error: str) -> str:
+    error = error.translate(_CONTROLS)
     return error if len(error) <= MAX_ERROR else error[: MAX_ERROR - 1] + "…"
