@@ -59,7 +59,7 @@ _quoted_pair = re.compile(r"\\(.)")
 _param = re.compile(r';\s*([a-z*0-9_-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s;"]*))', re.IGNORECASE)
 _specials = re.compile(r'[()<>\[\]:;@\\,"]')
 # Control characters become spaces in a snippet (NUL above all: PostgreSQL refuses it in text).
-_CONTROLS = {code: " " for code in (*range(0x20), 0x7F)}
+_controls = re.compile(r"[\x00-\x1f\x7f]")
 _DELIMITER_ENDS = (b"", b"-", b"\r", b"\n", b" ", b"\t")
 
 Headers = dict[str, list[str]]
@@ -421,9 +421,9 @@ def _html_text(html: str) -> str:
 
 
 def _snippet(text: str) -> str:
-    collapsed = " ".join(text[: SNIPPET_LENGTH * 3].translate(_CONTROLS).split())
+    collapsed = " ".join(_controls.sub(" ", text[: SNIPPET_LENGTH * 3]).split())
     if len(collapsed) < SNIPPET_LENGTH < len(text):
-        collapsed = " ".join(text.translate(_CONTROLS).split())
+        collapsed = " ".join(_controls.sub(" ", text).split())
     if len(collapsed) <= SNIPPET_LENGTH:
         return collapsed
     cut = collapsed[:SNIPPET_LENGTH]
@@ -553,5 +553,5 @@ def _date(value: str | None) -> datetime | None:
 
 
 def _error_text(error: str) -> str:
-    error = error.translate(_CONTROLS)
+    error = _controls.sub(" ", error)
     return error if len(error) <= MAX_ERROR else error[: MAX_ERROR - 1] + "…"
