@@ -252,8 +252,11 @@ class _Body:
         disposition_type = disposition.partition(";")[0].strip().lower() if disposition else None
         named = disposition is not None or any(name.startswith("name") for name in content_type.params)
         filename = _filename(headers) if named else None
+        # A named part shown inline is part of the body when it is text or an image (a pasted
+        # picture, a cid: logo); other named parts are attachments, inline or not (Apple Mail
+        # sends PDFs inline).
         if content_type.value == "message/rfc822" or disposition_type == "attachment" or (
-            filename is not None and not (disposition_type == "inline" and maintype == "image")
+            filename is not None and not (disposition_type == "inline" and maintype in ("text", "image"))
         ):
             self.attachments.append(filename or "")
             return

@@ -247,3 +247,15 @@ def test_nul_hidden_in_encoded_words_and_rfc_2231_names_is_dropped():
     found = index(attachment_message(b"%PDF", "attachment; filename*=utf-8''Q4%00.pdf").replace(HEADERS.encode(), headers.encode()))
 
     assert (found.subject, found.attachment_names) == ("Quarterly figures", ("Q4.pdf",))
+
+
+def test_an_inline_named_text_part_is_the_body_and_an_inline_pdf_an_attachment():
+    body = (
+        "--mixed\r\nContent-Type: text/plain\r\nContent-Disposition: inline;\r\n\tfilename=\"msg.txt\"\r\n\r\n"
+        "A simple kind of mirror\r\n"
+        "--mixed\r\nContent-Type: application/pdf\r\nContent-Disposition: inline; filename=\"scan.pdf\"\r\n\r\n%PDF\r\n"
+        "--mixed--\r\n"
+    )
+    found = index(message('multipart/mixed; boundary="mixed"', body))
+
+    assert (found.snippet, found.attachment_names) == ("A simple kind of mirror", ("scan.pdf",))
