@@ -293,3 +293,15 @@ def test_mangled_messages_are_all_stored_and_listed(mailbox_id, context):
 
     assert inbox.message_count == 120
     assert all(message.snippet.isprintable() for message in messages(inbox).values())
+
+
+def test_a_batch_larger_than_the_parameter_limits_of_one_statement(mailbox_id, context):
+    inbox = store.folder(mailbox_id, "INBOX")
+    # 1,500 rows of about 30 columns: more bound parameters than one SQLite or PostgreSQL statement takes.
+    batch = [fetched(uid, mail(f"<bulk-{uid}@x>", f"Report {uid}", body=f"Number {uid}")) for uid in range(1, 1501)]
+
+    assert store.add_messages(inbox, batch) == 1500
+    assert store.remove_messages(inbox, range(1, 1401)) == 1400
+    db.session.commit()
+
+    assert (inbox.message_count, count(Message), count(MessageContent), count(Conversation)) == (100, 100, 100, 100)
