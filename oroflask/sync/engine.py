@@ -19,6 +19,7 @@ from datetime import timedelta
 from flask import current_app
 from huey.exceptions import TaskLockedException
 from sqlalchemy import or_, update
+from sqlalchemy.exc import IntegrityError
 
 from .. import config
 from ..connection import tokens
@@ -152,7 +153,10 @@ def _take_over_dead_lock(mailbox_id: int) -> bool:
     """
     now = utcnow()
     sync_state(mailbox_id)
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()  # another caller made the row at the same moment
     claimed = db.session.execute(
         update(MailboxSync)
         .where(
@@ -191,6 +195,10 @@ def _sync_holding_lock(mailbox: Mailbox, progress, folders: Sequence[str] | None
     state.error_code = state.error_server_said = None
     state.reconnect_needed = False
     _finish(mailbox.id, state)
+    current_app.logger.info(
+        "Synced %s: %d new (%d bytes), %d flags changed, %d removed",
+        mailbox.address, report.fetched, report.bytes, report.flags_changed, report.removed,
+    )
     return report
 
 
