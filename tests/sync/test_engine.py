@@ -3,6 +3,7 @@ what it downloads, and how it fails."""
 
 import smtplib
 import ssl
+import threading
 import time
 from datetime import date, datetime, timedelta, timezone
 from email.message import EmailMessage
@@ -211,18 +212,25 @@ def test_a_sync_killed_mid_batch_is_resumed_without_duplicates_or_gaps(app, mail
 
 def test_two_syncs_of_one_mailbox_never_run_at_once(app, mail_server, mailbox_id):
     deliver(mail_server, "Once")
-    refused = []
+    outcomes = []
 
-    def second_sync(done: int, total: int) -> None:
-        try:
-            engine.sync_mailbox(mailbox_id)
-        except engine.AlreadyRunning as error:
-            refused.append(error.title)
+    def other_worker() -> None:
+        # Another worker thread, with its own application context and database connection.
+        with app.app_context():
+            try:
+                outcomes.append(engine.sync_mailbox(mailbox_id).fetched)
+            except engine.AlreadyRunning as error:
+                outcomes.append(error.title)
 
-    report = sync(app, mailbox_id, progress=second_sync)
+    def while_running(done: int, total: int) -> None:
+        racer = threading.Thread(target=other_worker)
+        racer.start()
+        racer.join(30)
+
+    report = sync(app, mailbox_id, progress=while_running)
 
     assert report.fetched == 1
-    assert refused == [f"{ALEX} is being synced already"]
+    assert outcomes == [f"{ALEX} is being synced already"]
     # The lock is given back: the next pass runs.
     assert sync(app, mailbox_id).fetched == 0
 
