@@ -380,6 +380,7 @@ def test_throttling_is_waited_out_then_recorded_explained(app, runner, config, m
 def test_the_schedule_queues_the_mailboxes_that_are_due(app, mail_server, mailbox_id):
     with app.app_context():
         huey = queue_of(app).huey
+        assert tasks.queue_due_mailboxes.name in {task.name for task in huey.read_periodic(datetime(2026, 12, 1, 0, 7))}
         tasks.queue_due_mailboxes()
         assert huey.pending_count() == 1
         huey.flush()
