@@ -238,7 +238,9 @@ def _pass_with_retries(mailbox: Mailbox, state: MailboxSync, report: SyncReport,
             raise
 
 
-def _one_pass(mailbox: Mailbox, state: MailboxSync, report: SyncReport, progress, only: Sequence[str] | None) -> None:
+def _one_pass(
+    mailbox: Mailbox, state: MailboxSync, report: SyncReport, progress, only: Sequence[str] | None
+) -> None:
     settings = current_app.config
     access_token = tokens.access_token(mailbox.grant_id)
     session = ImapSession(
@@ -336,7 +338,9 @@ def _flags_and_removals(
     return on_server
 
 
-def _new_uids(session: ImapSession, mailbox: Mailbox, folder, stored: set[int], on_server: set[int] | None) -> list[int]:
+def _new_uids(
+    session: ImapSession, mailbox: Mailbox, folder, stored: set[int], on_server: set[int] | None
+) -> list[int]:
     if folder.uidnext is not None:
         if on_server is None:
             on_server = set(session.search(f"UID {folder.uidnext}:*"))

@@ -275,7 +275,10 @@ def test_a_revoked_sign_in_is_recorded_as_reconnect_needed_and_nothing_is_lost(
 
 
 def test_a_message_the_parser_cannot_read_is_kept(app, mail_server, mailbox_id):
-    broken = b"From: \xff\xfe<<<\r\nSubject: =?utf-8?B?!!!?=\r\nContent-Type: multipart/mixed; boundary=\r\n\r\n--\r\n\x00\x01"
+    broken = (
+        b"From: \xff\xfe<<<\r\nSubject: =?utf-8?B?!!!?=\r\nContent-Type: multipart/mixed; boundary=\r\n"
+        b"\r\n--\r\n\x00\x01"
+    )
     with smtplib.LMTP("127.0.0.1", mail_server.lmtp_port, timeout=10) as lmtp:
         lmtp.sendmail("sender@example.com", [ALEX], broken)
 
@@ -364,7 +367,9 @@ def test_throttling_is_waited_out_then_recorded_explained(app, runner, config, m
             "UID": ["{tag} NO Request is throttled. Suggested Backoff Time: 1000 milliseconds"],
         }
     )
-    app.config.update(MICROSOFT_IMAP_HOST="127.0.0.1", MICROSOFT_IMAP_PORT=throttles.port, MICROSOFT_IMAP_SECURITY="none")
+    app.config.update(
+        MICROSOFT_IMAP_HOST="127.0.0.1", MICROSOFT_IMAP_PORT=throttles.port, MICROSOFT_IMAP_SECURITY="none"
+    )
 
     started = time.monotonic()
     result = runner.invoke(args=["sync-mail", "--mailbox", str(mailbox_id)])
@@ -380,7 +385,8 @@ def test_throttling_is_waited_out_then_recorded_explained(app, runner, config, m
 def test_the_schedule_queues_the_mailboxes_that_are_due(app, mail_server, mailbox_id):
     with app.app_context():
         huey = queue_of(app).huey
-        assert tasks.queue_due_mailboxes.name in {task.name for task in huey.read_periodic(datetime(2026, 12, 1, 0, 7))}
+        scheduled = huey.read_periodic(datetime(2026, 12, 1, 0, 7))
+        assert tasks.queue_due_mailboxes.name in {task.name for task in scheduled}
         tasks.queue_due_mailboxes()
         assert huey.pending_count() == 1
         huey.flush()
