@@ -249,6 +249,42 @@ def test_a_revoked_access_token_is_refreshed_and_the_sync_goes_on(
     assert not state_of(app, mailbox_id).reconnect_needed
 
 
+@pytest.mark.parametrize("grant_revoked", [False, True])
+def test_a_token_revoked_mid_sync_is_refreshed_or_recorded_and_nothing_is_lost(
+    app, mail_server, mailbox_id, mail_identity_provider, monkeypatch, grant_revoked
+):
+    monkeypatch.setattr(engine, "BACKOFF_FIRST_SECONDS", 0.05)
+    choose(app, mailbox_id, ["INBOX", "Archive"])
+    deliver(mail_server, "In the Inbox")
+    with imap(mail_server, mail_identity_provider) as client:
+        client.append("Archive", b"Subject: Archived\r\nMessage-ID: <archived@example.com>\r\n\r\nOld.\r\n")
+    with app.app_context():
+        grant = db.session.get(MicrosoftGrant, db.session.get(Mailbox, mailbox_id).grant_id)
+        access_token = decrypt(grant.access_token_encrypted)
+
+    def revoke_and_cut(done: int, total: int) -> None:
+        if done == 1:
+            revoke_token(mail_identity_provider, access_token)
+            if grant_revoked:
+                requests.post(f"{mail_identity_provider}/_devidp/revoke", json={"email": ALEX}, timeout=10)
+            # The server drops the session, as Exchange does on a revoked sign-in.
+            mail_server.doveadm("kick", ALEX)
+
+    if grant_revoked:
+        with pytest.raises(EXPLAINED):
+            sync(app, mailbox_id, progress=revoke_and_cut)
+        state = state_of(app, mailbox_id)
+        assert state.reconnect_needed and state.error_title
+        assert stored(app, mailbox_id) == {"INBOX": stored(app, mailbox_id)["INBOX"]}
+        assert subjects(app, mailbox_id) == ["In the Inbox"]
+    else:
+        report = sync(app, mailbox_id, progress=revoke_and_cut)
+        assert report.attempts == 3  # cut, refused, then with a refreshed token
+        assert subjects(app, mailbox_id) == ["In the Inbox"]
+        assert subjects(app, mailbox_id, "Archive") == ["Archived"]
+        assert not state_of(app, mailbox_id).reconnect_needed
+
+
 def test_a_revoked_sign_in_is_recorded_as_reconnect_needed_and_nothing_is_lost(
     app, mail_server, mailbox_id, mail_identity_provider
 ):
