@@ -36,6 +36,19 @@ MAIL_USER = "dovecot"
 # The auth process runs checkpassword.py: it needs an interpreter outside /root.
 SYSTEM_PYTHON = "/usr/bin/python3"
 START_TIMEOUT = 15
+# Exchange Online advertises neither CONDSTORE, QRESYNC nor ESEARCH; "full" keeps Dovecot's own line.
+CAPABILITIES = {
+    "exchange": (
+        "imap_capability = IMAP4rev1 SASL-IR ID ENABLE IDLE UIDPLUS MOVE UNSELECT CHILDREN NAMESPACE LITERAL+"
+    ),
+    "full": "# Dovecot's own capabilities: CONDSTORE, QRESYNC, ESEARCH and the rest.",
+}
+# Any user logs in over PLAIN with the one password: for IMAP clients without XOAUTH2 (mbsync).
+PLAIN_PASSDB = """passdb {
+  driver = static
+  mechanisms = plain
+  args = password=$password
+}"""
 
 
 class DovecotUnavailable(Exception):
@@ -140,8 +153,17 @@ class IntoMailboxes:
 class Dovecot:
     """One Dovecot in a temporary folder of its own; `start()` it, `stop()` it."""
 
-    def __init__(self, introspection_url: str):
+    def __init__(
+        self, introspection_url: str, *, capabilities: str = "exchange", plain_password: str | None = None
+    ):
+        if capabilities not in CAPABILITIES:
+            raise ValueError(f"capabilities is one of {', '.join(CAPABILITIES)}, not {capabilities!r}")
+        # The static passdb's arguments are split on blanks: a password cannot hold one.
+        if plain_password is not None and (not plain_password or any(c.isspace() for c in plain_password)):
+            raise ValueError("plain_password is a non-empty word without blanks")
         self.introspection_url = introspection_url
+        self.capabilities = capabilities
+        self.plain_password = plain_password
         self.folder = Path(tempfile.mkdtemp(prefix="oroflask-dovecot-"))
         self.ports = {
             name: free_port()
@@ -183,6 +205,12 @@ class Dovecot:
         (self.folder / "server.key").chmod(0o600)
         settings = {**self.ports, "base": str(self.folder)}
         settings.update(mail_user=MAIL_USER, mail_group=MAIL_USER)
+        settings.update(imap_capability=CAPABILITIES[self.capabilities], plain_mechanism="", plain_passdb="")
+        if self.plain_password is not None:
+            # The scheme prefix keeps a password that starts with "{" from being read as a scheme.
+            password = "{PLAIN}" + self.plain_password
+            passdb = Template(PLAIN_PASSDB).substitute(password=password)
+            settings.update(plain_mechanism=" plain", plain_passdb=passdb)
         template = Template((HERE / "dovecot.conf").read_text(encoding="utf-8"))
         self.config.write_text(template.substitute(settings), encoding="utf-8")
         program = self.folder / "checkpassword.py"
