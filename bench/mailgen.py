@@ -85,7 +85,9 @@ def messages(count: int, seed: int = SEED) -> Iterator[Generated]:
         if chance.random() < 0.3:
             headers.append(("Cc", _address(chance.choice(PEOPLE))))
         if earlier and chance.random() < REPLY_SHARE:
-            parent_id, parent_references, parent_subject = earlier[-1 - min(int(chance.expovariate(0.05)), len(earlier) - 1)]
+            # Mostly recent threads: how far back the parent is falls off exponentially.
+            back = min(int(chance.expovariate(0.05)), len(earlier) - 1)
+            parent_id, parent_references, parent_subject = earlier[-1 - back]
             references = f"{parent_references} {parent_id}".strip()
             subject = parent_subject if parent_subject.startswith("Re: ") else f"Re: {parent_subject}"
             headers += [("In-Reply-To", parent_id), ("References", _fold(references))]

@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.message import EmailMessage
@@ -136,9 +136,9 @@ def main() -> None:
         exchange = stack.enter_context(dovecot(identity_provider, "exchange"))
         mailboxes = [Filled(address, size) for address, size in zip(ADDRESSES, sizes)]
         for mailbox in mailboxes:
-            seconds, mailbox.imap_bytes = FILLS[args.fill](exchange, mailbox.address, mailbox.count, args.seed)
-            results.notes.append(f"filled {mailbox.count} messages ({mailbox.imap_bytes / 1e6:.1f} MB) "
-                                 f"by {args.fill} in {seconds:.1f} s")
+            seconds, sizes = FILLS[args.fill](exchange, mailbox.address, mailbox.count, args.seed)
+            mailbox.imap_bytes = sum(sizes)
+            results.notes.append(describe(mailbox, sizes) + f", filled by {args.fill} in {seconds:.1f} s")
         bench = Bench(stack, identity_provider, mailboxes, args.security)
         loopback = Target(exchange, port(exchange, args.security))
         networks = [("loopback", loopback)]
@@ -292,34 +292,37 @@ def user_folder(server: Dovecot, address: str) -> Path:
     return server.folder / "mail" / address.lower()
 
 
-def fill_maildir(server: Dovecot, address: str, count: int, seed: int) -> tuple[float, int]:
+def fill_maildir(server: Dovecot, address: str, count: int, seed: int) -> tuple[float, list[int]]:
     """Write the generated messages straight into the user's maildir, as Dovecot's user, dated
-    as their Date header; return the seconds taken and the IMAP size of the mailbox."""
+    as their Date header; return the seconds taken and the IMAP size of each message.
+
+    Ten times quicker than LMTP (0.85 s against 8.4 s for 1,000 messages, measured here); Dovecot
+    indexes the files at the first SELECT, which the untimed warm-up does."""
     started = time.perf_counter()
     folder = user_folder(server, address)
     for name in ("cur", "new", "tmp"):
         (folder / name).mkdir(parents=True, exist_ok=True)
-    total = 0
+    sizes = []
     for number, message in enumerate(mailgen.messages(count, seed)):
         stamp = message.date.timestamp()
         path = folder / "cur" / f"{int(stamp)}.M{number}P0.bench:2,{FLAGS[number % len(FLAGS)]}"
         path.write_bytes(message.raw)
         os.utime(path, (stamp, stamp))
-        total += len(message.raw) + message.raw.count(b"\n")
+        sizes.append(len(message.raw) + message.raw.count(b"\n"))
     for path in [folder, *folder.iterdir(), *(folder / "cur").iterdir()]:
         shutil.chown(path, MAIL_USER, MAIL_USER)
-    return time.perf_counter() - started, total
+    return time.perf_counter() - started, sizes
 
 
-def fill_lmtp(server: Dovecot, address: str, count: int, seed: int) -> tuple[float, int]:
-    """Deliver the generated messages over LMTP on one connection; return the seconds and IMAP size."""
+def fill_lmtp(server: Dovecot, address: str, count: int, seed: int) -> tuple[float, list[int]]:
+    """Deliver the generated messages over LMTP on one connection; return the seconds and IMAP sizes."""
     started = time.perf_counter()
-    total = 0
+    sizes = []
     with smtplib.LMTP("127.0.0.1", server.lmtp_port, timeout=60) as lmtp:
         for message in mailgen.messages(count, seed):
             lmtp.sendmail("sender@bench.example", [address], message.raw)
-            total += len(message.raw) + message.raw.count(b"\n")
-    return time.perf_counter() - started, total
+            sizes.append(len(message.raw) + message.raw.count(b"\n"))
+    return time.perf_counter() - started, sizes
 
 
 FILLS = {"maildir": fill_maildir, "lmtp": fill_lmtp}
@@ -377,7 +380,7 @@ def engine(bench: Bench, mailbox: Filled, database: Path, target: Target) -> Run
 
 def stored_count(database: Path, mailbox: Filled) -> int:
     """Return how many messages of the mailbox the database holds."""
-    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
+    with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as connection:
         return connection.execute("SELECT count(*) FROM message WHERE mailbox_id = ?",
                                   (mailbox.mailbox_id,)).fetchone()[0]
 
@@ -440,6 +443,7 @@ def no_change_syncs(bench: Bench, results: Results, mailbox: Filled, database: P
 def push_latency(bench: Bench, target: Target, mailbox: Filled, database: Path) -> str | list:
     """Run the mail worker on a synced database; deliver messages over LMTP and time each until it
     is stored. Return the latencies, or why they could not be measured."""
+    database = only(database, mailbox)
     bench.renew_tokens(database)
     environment = bench.child_environment(database, target)
     worker = subprocess.Popen([str(ROOT / ".venv/bin/flask"), "--app", "wsgi", "mail-worker"], cwd=ROOT,
@@ -466,6 +470,24 @@ def push_latency(bench: Bench, target: Target, mailbox: Filled, database: Path) 
             worker.wait()
 
 
+def describe(mailbox: Filled, sizes: list[int]) -> str:
+    """Say how many messages and bytes a mailbox holds, and how their sizes spread."""
+    kilobytes = [size / 1000 for size in sizes]
+    return (
+        f"{mailbox.count} messages, {mailbox.imap_bytes / 1e6:.1f} MB (mean {statistics.fmean(kilobytes):.1f} KB, "
+        f"p50 {statistics.median(kilobytes):.1f} KB, p90 {statistics.quantiles(kilobytes, n=10)[8]:.1f} KB)"
+    )
+
+
+def only(database: Path, mailbox: Filled) -> Path:
+    """Return a copy of `database` without the other mailboxes, so that the worker syncs no other."""
+    copy = database.with_name(f"push-{database.name}")
+    shutil.copyfile(database, copy)
+    with closing(sqlite3.connect(copy)) as connection, connection:
+        connection.execute("DELETE FROM mailbox WHERE id != ?", (mailbox.mailbox_id,))
+    return copy
+
+
 def deliver_and_wait(server: Dovecot, mailbox: Filled, database: Path, name: str, wait: float) -> float | None:
     """Deliver one message over LMTP and poll the database for its Message-ID; return the seconds
     from the start of the delivery to the message stored, or None after `wait`."""
@@ -479,7 +501,7 @@ def deliver_and_wait(server: Dovecot, mailbox: Filled, database: Path, name: str
     started = time.perf_counter()
     with smtplib.LMTP("127.0.0.1", server.lmtp_port, timeout=10) as lmtp:
         lmtp.send_message(message)
-    with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5) as connection:
+    with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5)) as connection:
         while time.perf_counter() - started < wait:
             found = connection.execute("SELECT 1 FROM message WHERE message_id IN (?, ?)",
                                        (message_id, f"<{message_id}>")).fetchone()
@@ -549,8 +571,9 @@ def print_tables(results: Results, mailboxes, networks, reps: int, with_engine: 
               f"{times:.2f} | {median(run.rss_mb for run in mine):.1f} |")
     if isinstance(latency, list):
         ordered = sorted(latency)
-        latency_text = (f"median {median(ordered) * 1000:.0f} ms, p90 {ordered[int(0.9 * (len(ordered) - 1))] * 1000:.0f} "
-                        f"ms, max {ordered[-1] * 1000:.0f} ms over {len(ordered)} deliveries")
+        p90 = ordered[int(0.9 * (len(ordered) - 1))]
+        latency_text = (f"median {median(ordered) * 1000:.0f} ms, p90 {p90 * 1000:.0f} ms, "
+                        f"max {ordered[-1] * 1000:.0f} ms over {len(ordered)} deliveries")
     else:
         latency_text = latency
     print(f"\nDelivery (LMTP) to message stored, over IDLE: {latency_text}")
