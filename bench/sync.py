@@ -13,6 +13,7 @@ against mbsync's; and the time from a delivery over LMTP to the message stored b
 """
 
 import argparse
+import imaplib
 import importlib.util
 import json
 import os
@@ -20,7 +21,9 @@ import re
 import shutil
 import signal
 import smtplib
+import socket
 import sqlite3
+import ssl
 import statistics
 import subprocess
 import sys
@@ -50,6 +53,7 @@ from oroflask.devidp.testing import serve  # noqa: E402
 from oroflask.encryption import encrypt  # noqa: E402
 from oroflask.extensions import db  # noqa: E402
 from oroflask.mailboxes.models import SYSTEM, Mailbox  # noqa: E402
+from oroflask.mailservers.endpoints import xoauth2  # noqa: E402
 from tests.dovecot.fixtures import ADELE, ALEX, MAIL_DIRECTORY, MAIL_SCOPES, sign_in_for_token  # noqa: E402
 from tests.dovecot.server import MAIL_USER, Dovecot, free_port, missing  # noqa: E402
 
@@ -104,6 +108,8 @@ class Results:
 
     runs: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
+    # How much longer the engine's login takes than mbsync's on this test Dovecot, in seconds.
+    login_difference: float = 0.0
 
     def add(self, key: tuple, run: Run) -> None:
         """Record one run under `key`."""
@@ -145,6 +151,12 @@ def main() -> None:
         if args.delay_ms:
             proxy = stack.enter_context(delay_proxy(loopback.port, args.delay_ms))
             networks.append((f"{2 * args.delay_ms:g} ms RTT", Target(exchange, proxy)))
+        xoauth2_seconds, plain_seconds = login_costs(bench, loopback, mailboxes[0].address)
+        results.login_difference = xoauth2_seconds - plain_seconds
+        results.notes.append(
+            f"connect and log in: XOAUTH2 {xoauth2_seconds * 1000:.0f} ms (the engine's; the test Dovecot runs a "
+            f"Python program that asks the identity provider), PLAIN {plain_seconds * 1000:.0f} ms (mbsync's)"
+        )
         kept = {}
         for network, target in networks:
             for mailbox in mailboxes:
@@ -285,6 +297,32 @@ def delay_proxy(target_port: int, delay_ms: float):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def login_costs(bench: Bench, target: Target, address: str, times: int = 7) -> tuple[float, float]:
+    """Time a connection and login as the engine makes it (XOAUTH2, checked by the test Dovecot's
+    checkpassword program) and as mbsync does (PLAIN); return the median seconds of each."""
+    token = sign_in_for_token(bench.identity_provider, address)
+    mechanisms = {
+        "XOAUTH2": lambda imap: imap.authenticate("XOAUTH2", lambda _: xoauth2(address, token)),
+        "PLAIN": lambda imap: imap.login(address, PLAIN_PASSWORD),
+    }
+    medians = {}
+    for name, login in mechanisms.items():
+        seconds = []
+        for _ in range(times):
+            started = time.perf_counter()
+            if bench.security == "tls":
+                context = ssl.create_default_context(cafile=str(target.server.ca_file))
+                imap = imaplib.IMAP4_SSL("localhost", target.port, ssl_context=context)
+            else:
+                imap = imaplib.IMAP4("localhost", target.port)
+            imap.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            login(imap)
+            seconds.append(time.perf_counter() - started)
+            imap.logout()
+        medians[name] = statistics.median(seconds)
+    return medians["XOAUTH2"], medians["PLAIN"]
 
 
 def user_folder(server: Dovecot, address: str) -> Path:
@@ -555,20 +593,22 @@ def print_tables(results: Results, mailboxes, networks, reps: int, with_engine: 
                     goals[(network, mailbox.count)] = (ratio, rss)
     largest = mailboxes[-1]
     print(f"\n| no-change sync, {largest.count} messages | in-process s | wall s | × mbsync's time "
-          "| peak RSS MB |")
-    print("|---|---:|---:|---:|---:|")
+          "| × mbsync, login cost equalised | peak RSS MB |")
+    print("|---|---:|---:|---:|---:|---:|")
     base = runs[("no change", "mbsync", "loopback", largest.count)]
     no_change = {}
     for name in ("mbsync", "engine, CONDSTORE hidden", "engine, CONDSTORE advertised"):
         key = ("no change", name, "loopback", largest.count)
         if key not in runs:
-            print(f"| {name} | not measured: no engine yet ||||")
+            print(f"| {name} | not measured: no engine yet |||||")
             continue
         mine = runs[key]
+        extra = 0.0 if name == "mbsync" else results.login_difference
         times = median(m.seconds / b.seconds for b, m in zip(base, mine))
-        no_change[name] = times
+        equalised = median((m.seconds - extra) / b.seconds for b, m in zip(base, mine))
+        no_change[name] = (times, equalised)
         print(f"| {name} | {median(run.seconds for run in mine):.3f} | {median(run.wall for run in mine):.3f} | "
-              f"{times:.2f} | {median(run.rss_mb for run in mine):.1f} |")
+              f"{times:.2f} | {equalised:.2f} | {median(run.rss_mb for run in mine):.1f} |")
     if isinstance(latency, list):
         ordered = sorted(latency)
         p90 = ordered[int(0.9 * (len(ordered) - 1))]
@@ -600,9 +640,10 @@ def print_goals(goals: dict, no_change: dict, latency, networks, mailboxes) -> N
     else:
         rows.append(("peak RSS flat and under 100 MB", None, "no engine yet"))
     if "engine, CONDSTORE hidden" in no_change:
-        times = no_change["engine, CONDSTORE hidden"]
-        rows.append((f"no-change sync of {largest.count}, Exchange-like, within 2 × mbsync's time", times <= 2,
-                     f"{times:.2f} ×"))
+        times, equalised = no_change["engine, CONDSTORE hidden"]
+        goal = f"no-change sync of {largest.count}, Exchange-like, within 2 × mbsync's time"
+        rows.append((goal, times <= 2, f"{times:.2f} × as measured"))
+        rows.append((goal + ", login cost equalised", equalised <= 2, f"{equalised:.2f} ×"))
     else:
         rows.append(("no-change sync within 2 × mbsync", None, "no engine yet"))
     if isinstance(latency, list):
