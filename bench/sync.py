@@ -81,6 +81,7 @@ class Run:
     rss_mb: float
     cpu: float
     cpu_in_process: float | None = None
+    rss_before_mb: float | None = None
 
 
 @dataclass
@@ -412,7 +413,7 @@ def engine(bench: Bench, mailbox: Filled, database: Path, target: Target) -> Run
     command = [sys.executable, str(Path(__file__).with_name("sync_engine_run.py")), str(mailbox.mailbox_id)]
     run, output = timed(command, bench.child_environment(database, target))
     child = json.loads(output.strip().splitlines()[-1])
-    run.seconds, run.cpu_in_process = child["seconds"], child["cpu_seconds"]
+    run.seconds, run.cpu_in_process, run.rss_before_mb = child["seconds"], child["cpu_seconds"], child["rss_before_mb"]
     return run
 
 
@@ -567,7 +568,7 @@ def print_tables(results: Results, mailboxes, networks, reps: int, with_engine: 
     for note in results.notes:
         print(f"- {note}")
     print("\n| full sync | network | messages | wall s | in-process s | msg/s | MB/s | × mbsync (in-process / wall) "
-          "| peak RSS MB | CPU s (process / sync) |")
+          "| peak RSS MB (before the sync) | CPU s (process / sync) |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     goals = {}
     for network, _ in networks:
@@ -583,11 +584,12 @@ def print_tables(results: Results, mailboxes, networks, reps: int, with_engine: 
                 ratio = median(b.seconds / m.seconds for b, m in zip(base, mine))
                 wall_ratio = median(b.wall / m.wall for b, m in zip(base, mine))
                 rss = median(run.rss_mb for run in mine)
+                before = f" ({median(run.rss_before_mb for run in mine):.1f})" if mine[0].rss_before_mb else ""
                 sync_cpu = (f" / {median(run.cpu_in_process for run in mine):.2f}"
                             if mine[0].cpu_in_process is not None else "")
                 print(f"| {name} | {network} | {mailbox.count} | {median(run.wall for run in mine):.3f} | "
                       f"{seconds:.3f} | {mailbox.count / seconds:.0f} | {mailbox.imap_bytes / 1e6 / seconds:.0f} | "
-                      f"{ratio:.2f} / {wall_ratio:.2f} | {rss:.1f} | "
+                      f"{ratio:.2f} / {wall_ratio:.2f} | {rss:.1f}{before} | "
                       f"{median(run.cpu for run in mine):.2f}{sync_cpu} |")
                 if name == "engine":
                     goals[(network, mailbox.count)] = (ratio, rss)
