@@ -31,6 +31,7 @@ from cryptography.x509.oid import NameOID
 HERE = Path(__file__).parent
 INSTALL = "apt-get install dovecot-imapd dovecot-submissiond dovecot-lmtpd"
 DOVECOT = "/usr/sbin/dovecot"
+DOVEADM = "/usr/bin/doveadm"
 # The user Debian's package runs Dovecot's auth and mail processes as.
 MAIL_USER = "dovecot"
 # The auth process runs checkpassword.py: it needs an interpreter outside /root.
@@ -262,6 +263,33 @@ class Dovecot:
         log_file = self.folder / "dovecot.log"
         return log_file.read_text(encoding="utf-8", errors="replace") if log_file.exists() else ""
 
+    def doveadm(self, *arguments: str) -> str:
+        """Run doveadm on this Dovecot's configuration and return what it printed; raise if it failed."""
+        result = subprocess.run(
+            [DOVEADM, "-c", str(self.config), *arguments],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=START_TIMEOUT,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"doveadm {' '.join(arguments)} failed: {result.stderr.strip()}")
+        return result.stdout
+
+    def empty(self, address: str) -> None:
+        """Remove every message of a mailbox, and every folder Dovecot does not make by itself."""
+        self.doveadm("expunge", "-u", address, "mailbox", "*", "all")
+        made = {"INBOX", "Sent Items", "Drafts", "Deleted Items", "Junk Email", "Archive"}
+        names = self.doveadm("mailbox", "list", "-u", address).splitlines()
+        # Children first; a parent made only by its child's name ("Projects" of "Projects/Sub")
+        # goes with the child.
+        for name in sorted((name for name in names if name and name not in made), key=len, reverse=True):
+            try:
+                self.doveadm("mailbox", "delete", "-u", address, name)
+            except RuntimeError as error:
+                if "doesn't exist" not in str(error):
+                    raise
+
     def deliver(self, recipient: str, subject: str = "Test message", body: str = "Hello.") -> None:
         """Deliver a small message into the recipient's Inbox over LMTP."""
         message = EmailMessage()
@@ -269,6 +297,10 @@ class Dovecot:
         message["To"] = recipient
         message["Subject"] = subject
         message.set_content(body)
+        self.deliver_message(message)
+
+    def deliver_message(self, message: EmailMessage) -> None:
+        """Deliver a message into its recipients' Inboxes over LMTP."""
         with smtplib.LMTP("127.0.0.1", self.lmtp_port, timeout=10) as lmtp:
             lmtp.send_message(message)
 
