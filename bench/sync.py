@@ -82,6 +82,9 @@ class Run:
     cpu: float
     cpu_in_process: float | None = None
     rss_before_mb: float | None = None
+    # The engine's report: bodies downloaded, and whether it used CONDSTORE.
+    fetched: int | None = None
+    condstore: bool | None = None
 
 
 @dataclass
@@ -414,6 +417,7 @@ def engine(bench: Bench, mailbox: Filled, database: Path, target: Target) -> Run
     run, output = timed(command, bench.child_environment(database, target))
     child = json.loads(output.strip().splitlines()[-1])
     run.seconds, run.cpu_in_process, run.rss_before_mb = child["seconds"], child["cpu_seconds"], child["rss_before_mb"]
+    run.fetched, run.condstore = child["fetched"], child["condstore"]
     return run
 
 
@@ -475,7 +479,12 @@ def no_change_syncs(bench: Bench, results: Results, mailbox: Filled, database: P
         once()
     for rep in range(reps):
         for name, once in clients[rep % len(clients):] + clients[: rep % len(clients)]:
-            results.add(("no change", name, "loopback", mailbox.count), once())
+            run = once()
+            if run.fetched:
+                raise SystemExit(f"{name}: a sync with nothing new downloaded {run.fetched} messages")
+            if run.condstore is not None and run.condstore != name.endswith("advertised"):
+                raise SystemExit(f"{name}: the engine {'used' if run.condstore else 'did not use'} CONDSTORE")
+            results.add(("no change", name, "loopback", mailbox.count), run)
         progress(f"no-change sync, {mailbox.count} messages: rep {rep + 1} of {reps}")
 
 
