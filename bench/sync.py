@@ -494,12 +494,16 @@ def push_latency(bench: Bench, target: Target, mailbox: Filled, database: Path) 
     database = only(database, mailbox)
     bench.renew_tokens(database)
     environment = bench.child_environment(database, target)
-    worker = subprocess.Popen([str(ROOT / ".venv/bin/flask"), "--app", "wsgi", "mail-worker"], cwd=ROOT,
-                              env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
+    log = database.with_suffix(".worker.log")
+    with open(log, "w", encoding="utf-8") as output:
+        worker = subprocess.Popen([str(ROOT / ".venv/bin/flask"), "--app", "wsgi", "mail-worker"], cwd=ROOT,
+                                  env=environment, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         # The first message also waits for the worker to start and open its IDLE connection.
         if deliver_and_wait(target.server, mailbox, database, "primer", PUSH_PRIMER_WAIT) is None:
+            if worker.poll() is not None:
+                tail = log.read_text(encoding="utf-8", errors="replace")[-600:]
+                return f"not measured: the mail worker exited ({worker.returncode}): {tail}"
             return f"not measured: no push yet (nothing stored within {PUSH_PRIMER_WAIT:g} s of a delivery)"
         latencies = []
         for number in range(PUSH_SAMPLES):
