@@ -18,6 +18,7 @@ from datetime import timedelta
 
 from flask import current_app
 from huey.exceptions import TaskLockedException
+from sqlalchemy import or_, update
 
 from .. import config
 from ..connection import tokens
@@ -38,6 +39,8 @@ BACKOFF_CAP_SECONDS = 30.0
 # A server that asks for a longer pause than this is left until the next pass.
 THROTTLE_MAX_SECONDS = 120
 THROTTLE_TRIES = 3
+# A running pass beats at every batch and folder, seconds apart: one silent this long has died.
+DEAD_LOCK_AFTER = timedelta(minutes=15)
 NO_FOLDERS = "No folders are chosen for this mailbox yet: nothing was synced."
 
 
@@ -116,13 +119,19 @@ def sync_mailbox(
         raise NoSuchMailbox(mailbox_id)
     lock = queue_of(current_app._get_current_object()).huey.lock_task(f"sync-mailbox-{mailbox_id}")
     try:
-        lock.__enter__()
+        lock.acquire()
     except TaskLockedException:
-        raise AlreadyRunning(mailbox.address) from None
+        if not _take_over_dead_lock(mailbox_id):
+            raise AlreadyRunning(mailbox.address) from None
+        lock.clear()
+        try:
+            lock.acquire()
+        except TaskLockedException:
+            raise AlreadyRunning(mailbox.address) from None
     try:
         return _sync_holding_lock(mailbox, progress, folders)
     finally:
-        lock.__exit__(None, None, None)
+        lock.release()
 
 
 def sync_state(mailbox_id: int) -> MailboxSync:
@@ -134,10 +143,36 @@ def sync_state(mailbox_id: int) -> MailboxSync:
     return state
 
 
+def _take_over_dead_lock(mailbox_id: int) -> bool:
+    """Tell whether the lock's pass stopped beating long ago, claiming its place if so.
+
+    A worker killed outright (out of memory, a machine lost) never releases the queue's lock,
+    which has no expiry on SQLite. The claim is a compare-and-swap on the heartbeat: of two
+    callers that find the same dead lock, one wins.
+    """
+    now = utcnow()
+    sync_state(mailbox_id)
+    db.session.commit()
+    claimed = db.session.execute(
+        update(MailboxSync)
+        .where(
+            MailboxSync.mailbox_id == mailbox_id,
+            or_(MailboxSync.heartbeat_at.is_(None), MailboxSync.heartbeat_at < now - DEAD_LOCK_AFTER),
+        )
+        .values(heartbeat_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    if claimed == 1:
+        current_app.logger.warning("The sync lock of mailbox %s was left by a stopped pass: taken over", mailbox_id)
+    return claimed == 1
+
+
 def _sync_holding_lock(mailbox: Mailbox, progress, folders: Sequence[str] | None) -> SyncReport:
     report = SyncReport(mailbox.id)
     state = sync_state(mailbox.id)
     state.running, state.started_at, state.done, state.total = True, utcnow(), 0, 0
+    state.heartbeat_at = state.started_at
     db.session.commit()
     try:
         _pass_with_retries(mailbox, state, report, progress, folders)
@@ -265,7 +300,7 @@ def _sync_folder(
     if server.uidnext and (folder.uidnext is None or folder.uidnext < server.uidnext):
         folder.uidnext = server.uidnext
     folder.highestmodseq = server.highestmodseq
-    folder.synced_at = utcnow()
+    folder.synced_at = state.heartbeat_at = utcnow()
     db.session.commit()
 
 
@@ -317,6 +352,7 @@ def _download(session: ImapSession, folder, uids: list[int], state: MailboxSync,
         report.fetched += len(batch)
         report.bytes += held
         state.done += len(batch)
+        state.heartbeat_at = utcnow()
         db.session.commit()
         batch, held = [], 0
         if progress is not None:
