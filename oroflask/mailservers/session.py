@@ -12,6 +12,7 @@ CONDSTORE is used only when the server advertises it: Dovecot accepts ENABLE CON
 it hides it, Exchange Online advertises neither CONDSTORE, QRESYNC nor ESEARCH.
 """
 
+import functools
 import imaplib
 import logging
 import re
@@ -39,7 +40,7 @@ BATCH_BYTES = 16 * 1024 * 1024
 PIPELINE = 3
 # Dovecot refuses command lines over 64 KB: UID sets are cut well below.
 MAX_SET_LENGTH = 16_000
-RECEIVE_SIZE = 256 * 1024
+RECEIVE_SIZE = 64 * 1024
 BODY_ITEMS = "(UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])"
 
 LITERAL = re.compile(rb"\{(\d+)\+?\}\r\n\Z")
@@ -226,10 +227,21 @@ class ImapSession:
 
     def sizes(self, uids: Sequence[int]) -> dict[int, int]:
         """Return the RFC822.SIZE of each of these UIDs that still exists."""
+
+        def sizing(uid_set: str) -> dict[int, int]:
+            self.commands["UID FETCH SIZE"] += 1
+            typ, data = self._imap.uid("FETCH", uid_set, "(UID RFC822.SIZE)")
+            self._check(typ, data)
+            found = {}
+            # One short line per message, read with two patterns: the general parser is 5x slower.
+            for line in data:
+                if isinstance(line, bytes) and (uid := UID_ITEM.search(line)) and (size := SIZE_ITEM.search(line)):
+                    found[int(uid[1])] = int(size[1])
+            return found
+
         sizes = {}
         for uid_set in uid_sets(uids):
-            for uid, items in self._fetch_items(uid_set, "(UID RFC822.SIZE)", "UID FETCH SIZE").items():
-                sizes[uid] = items.get(b"RFC822.SIZE", 0)
+            sizes.update(self._run(functools.partial(sizing, uid_set)))
         return sizes
 
     def remap_keys(self, uids: Sequence[int] | None = None) -> dict[int, RemapKey]:
@@ -548,10 +560,20 @@ class _Reader:
 
     def read(self, size: int) -> bytes:
         """Return exactly `size` bytes, fewer only at the end of the stream."""
-        while len(self._buffer) < size:
-            if not self._receive(size - len(self._buffer)):
+        if len(self._buffer) >= size:
+            return self._take(size)
+        # A message body: received straight into its own buffer, not through the line buffer.
+        body = bytearray(size)
+        have = len(self._buffer)
+        body[:have] = self._buffer
+        self._buffer.clear()
+        view = memoryview(body)
+        while have < size:
+            received = self._sock.recv_into(view[have:], size - have)
+            if not received:
                 break
-        return self._take(min(size, len(self._buffer)))
+            have += received
+        return bytes(view[:have])
 
     def close(self) -> None:
         """Drop what is buffered; the socket is imaplib's to close."""
@@ -562,8 +584,8 @@ class _Reader:
         del self._buffer[:size]
         return taken
 
-    def _receive(self, wanted: int = 0) -> bool:
-        received = self._sock.recv(max(RECEIVE_SIZE, wanted))
+    def _receive(self) -> bool:
+        received = self._sock.recv(RECEIVE_SIZE)
         self._buffer += received
         return bool(received)
 

@@ -75,6 +75,11 @@ class Conversation(db.Model):
     # Distinct messages: a copy of a message in another folder counts once.
     message_count: Mapped[int] = mapped_column(Integer, default=0)
     unread_count: Mapped[int] = mapped_column(Integer, default=0)
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)
+    has_attachments: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The newest message, whose sender and snippet a list shows. Not a foreign key: messages
+    # already point at their conversation, and the store keeps this one up to date.
+    latest_message_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class ThreadKey(db.Model):
@@ -102,7 +107,8 @@ class Message(db.Model):
         # Lists read newest first: a B-tree index serves ORDER BY internaldate DESC backwards.
         Index("ix_message_mailbox_folder_internaldate", "mailbox_id", "folder_id", "internaldate"),
         Index("ix_message_mailbox_message_id", "mailbox_id", "message_id"),
-        Index("ix_message_conversation_id", "conversation_id"),
+        # A conversation's messages in order, and its newest one.
+        Index("ix_message_conversation_internaldate", "conversation_id", "internaldate"),
         Index("ix_message_content_id", "content_id"),
     )
 

@@ -17,6 +17,9 @@ from ..extensions import db
 from . import parse
 from .models import KEY_LENGTH, Conversation, MailFolder, Message, MessageContent, ThreadKey
 
+# Bulk inserts write None as NULL: otherwise the ORM leaves those columns out and splits a batch
+# into one statement per pattern of missing values (a missing Date, Message-ID, In-Reply-To...).
+BULK = {"render_nulls": True}
 # Bound parameters per IN (...) list: well under SQLite's 32,766 and PostgreSQL's 65,535.
 IN_CHUNK = 5000
 
@@ -83,7 +86,7 @@ def add_messages(folder: MailFolder, messages: Iterable[FetchedLike]) -> int:
         contents = _content_ids(folder.mailbox_id, new)
         conversations = _thread(folder.mailbox_id, new, indexed)
         db.session.execute(
-            insert(Message),
+            insert(Message).execution_options(**BULK),
             [
                 _message_row(folder, message, found, content, conversation)
                 for message, found, content, conversation in zip(new, indexed, contents, conversations)
@@ -104,15 +107,17 @@ def set_flags(folder: MailFolder, flags: Mapping[int, Iterable[str]]) -> int:
     touched: set[int] = set()
     for chunk in _chunks(list(wanted)):
         rows = db.session.execute(
-            select(Message.id, Message.uid, Message.flags, Message.seen, Message.conversation_id).where(
+            select(
+                Message.id, Message.uid, Message.flags, Message.seen, Message.flagged, Message.conversation_id
+            ).where(
                 Message.folder_id == folder.id, Message.uid.in_(chunk)
             )
         )
-        for message_id, uid, stored, seen, conversation_id in rows:
+        for message_id, uid, stored, seen, flagged, conversation_id in rows:
             if wanted[uid] != stored:
                 change = {"id": message_id, "flags": wanted[uid], **_flag_columns(wanted[uid])}
                 changes.append(change)
-                if change["seen"] != seen:
+                if (change["seen"], change["flagged"]) != (seen, flagged):
                     touched.add(conversation_id)
     if changes:
         db.session.execute(update(Message), changes)
@@ -241,17 +246,24 @@ def _content_ids(mailbox_id: int, messages: list[FetchedLike]) -> list[int]:
         if sha256 not in ids:
             missing.setdefault(sha256, message)
     if missing:
-        rows = [
-            {"mailbox_id": mailbox_id, "sha256": sha256, "size": len(message.raw), "raw": message.raw}
-            for sha256, message in missing.items()
-        ]
-        inserted = db.session.execute(
-            insert(MessageContent).returning(
-                MessageContent.id, MessageContent.sha256, sort_by_parameter_order=True
-            ),
-            rows,
+        # A plain executemany, then one SELECT for the new ids: with blobs of 40 KB on average,
+        # measured faster on SQLite than one INSERT ... RETURNING of all the rows.
+        db.session.execute(
+            insert(MessageContent).execution_options(**BULK),
+            [
+                {"mailbox_id": mailbox_id, "sha256": sha256, "size": len(message.raw), "raw": message.raw}
+                for sha256, message in missing.items()
+            ],
         )
-        ids.update((sha256, id_) for id_, sha256 in inserted)
+        for chunk in _chunks(list(missing)):
+            ids.update(
+                (sha256, id_)
+                for id_, sha256 in db.session.execute(
+                    select(MessageContent.id, MessageContent.sha256).where(
+                        MessageContent.mailbox_id == mailbox_id, MessageContent.sha256.in_(chunk)
+                    )
+                )
+            )
     return [ids[sha256] for sha256 in hashes]
 
 
@@ -363,9 +375,12 @@ def _thread(mailbox_id: int, messages: list[FetchedLike], indexed: list[parse.In
                 "latest_at": max(_utc(messages[index].internaldate) for index in group.messages),
                 "message_count": 0,
                 "unread_count": 0,
+                "flagged": False,
+                "has_attachments": False,
             })
         inserted = db.session.execute(
-            insert(Conversation).returning(Conversation.id, sort_by_parameter_order=True), rows
+            insert(Conversation).execution_options(**BULK).returning(Conversation.id, sort_by_parameter_order=True),
+            rows,
         ).scalars().all()
         for group, conversation_id in zip(created, inserted):
             chosen[threads.find(("message", group.messages[0]))] = conversation_id
@@ -378,7 +393,7 @@ def _thread(mailbox_id: int, messages: list[FetchedLike], indexed: list[parse.In
                 new_keys.setdefault(key, conversation_of[index])
     if new_keys:
         db.session.execute(
-            insert(ThreadKey),
+            insert(ThreadKey).execution_options(**BULK),
             [
                 {"mailbox_id": mailbox_id, "message_id": key, "conversation_id": conversation_id}
                 for key, conversation_id in new_keys.items()
@@ -423,23 +438,32 @@ def _merge(survivor: int, others: list[int]) -> None:
 
 
 def _refresh_conversations(ids: set[int]) -> None:
-    """Recount the conversations' messages, unread messages and latest date from their messages."""
+    """Recompute what a list shows of these conversations from their messages."""
     if not ids:
         return
     of_conversation = Message.conversation_id == Conversation.id
+
+    def aggregate(expression, *where):
+        return select(expression).where(of_conversation, *where).scalar_subquery()
+
+    newest = (
+        select(Message.id)
+        .where(of_conversation)
+        .order_by(Message.internaldate.desc(), Message.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
     for chunk in _chunks(sorted(ids)):
         db.session.execute(
             update(Conversation)
             .where(Conversation.id.in_(chunk))
             .values(
-                message_count=select(func.count(distinct(Message.content_id))).where(of_conversation).scalar_subquery(),
-                unread_count=select(func.count(distinct(Message.content_id)))
-                .where(of_conversation, Message.seen.is_(False))
-                .scalar_subquery(),
-                latest_at=func.coalesce(
-                    select(func.max(Message.internaldate)).where(of_conversation).scalar_subquery(),
-                    Conversation.latest_at,
-                ),
+                message_count=aggregate(func.count(distinct(Message.content_id))),
+                unread_count=aggregate(func.count(distinct(Message.content_id)), Message.seen.is_(False)),
+                flagged=exists().where(of_conversation, Message.flagged.is_(True)),
+                has_attachments=exists().where(of_conversation, Message.has_attachments.is_(True)),
+                latest_at=func.coalesce(aggregate(func.max(Message.internaldate)), Conversation.latest_at),
+                latest_message_id=newest,
             ),
             execution_options={"synchronize_session": False},
         )

@@ -31,7 +31,7 @@ def sync_mail(mailbox_id: int | None) -> None:
 
 def _sync_one(mailbox_id: int, address: str) -> bool:
     """Sync one mailbox, with a progress bar on a terminal and plain lines otherwise; tell whether it worked."""
-    on_terminal = sys.stdout.isatty()
+    on_terminal = _on_terminal()
     bar = None
     shown = [0]
 
@@ -71,3 +71,7 @@ def _sync_one(mailbox_id: int, address: str) -> bool:
             f"{folder.removed} removed"
         )
     return True
+
+
+def _on_terminal() -> bool:
+    return sys.stdout.isatty()

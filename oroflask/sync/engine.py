@@ -19,6 +19,7 @@ from datetime import timedelta
 from flask import current_app
 from huey.exceptions import TaskLockedException
 from sqlalchemy import or_, update
+from sqlalchemy.exc import IntegrityError
 
 from .. import config
 from ..connection import tokens
@@ -152,7 +153,10 @@ def _take_over_dead_lock(mailbox_id: int) -> bool:
     """
     now = utcnow()
     sync_state(mailbox_id)
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()  # another caller made the row at the same moment
     claimed = db.session.execute(
         update(MailboxSync)
         .where(
@@ -191,6 +195,10 @@ def _sync_holding_lock(mailbox: Mailbox, progress, folders: Sequence[str] | None
     state.error_code = state.error_server_said = None
     state.reconnect_needed = False
     _finish(mailbox.id, state)
+    current_app.logger.info(
+        "Synced %s: %d new (%d bytes), %d flags changed, %d removed",
+        mailbox.address, report.fetched, report.bytes, report.flags_changed, report.removed,
+    )
     return report
 
 
@@ -287,6 +295,9 @@ def _sync_folder(
             {uid: (key.message_id, key.internaldate, key.size) for uid, key in keys.items()},
         )
         report.remapped = stored_before
+        if mailbox.sync_from:
+            # Whatever older than "Sync from" the server holds was never wanted.
+            new = sorted(set(new) & set(session.search_since(mailbox.sync_from)))
         db.session.commit()
     elif folder.uidvalidity is None:
         folder.uidvalidity = server.uidvalidity
@@ -331,7 +342,12 @@ def _new_uids(session: ImapSession, mailbox: Mailbox, folder, stored: set[int], 
             on_server = set(session.search(f"UID {folder.uidnext}:*"))
         # "UID n:*" names the last message even when its UID is below n.
         return sorted(uid for uid in on_server if uid >= folder.uidnext and uid not in stored)
-    found = session.search_since(mailbox.sync_from) if mailbox.sync_from else session.search("ALL")
+    if mailbox.sync_from:
+        found = session.search_since(mailbox.sync_from)
+    else:
+        # A flag scan answers a line per message: SEARCH ALL's one line outgrows imaplib's limit
+        # (1 MB) past about 140,000 messages on a server without ESEARCH (Exchange).
+        found = sorted(session.flags())
     return [uid for uid in found if uid not in stored]
 
 

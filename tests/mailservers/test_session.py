@@ -55,7 +55,8 @@ def test_a_session_signs_in_lists_selects_and_scans(server, token_for):
         deliver(server, f"Message {index}", 200, index)
     with client_of(server, token_for(ALEX)) as client:
         client.select_folder("INBOX")
-        client.add_flags([2], [b"\\Seen", b"$Forwarded"])
+        first, second, third = client.search("ALL")
+        client.add_flags([second], [b"\\Seen", b"$Forwarded"])
         client.create_folder("Entwürfe/Alt")
 
     with session_of(server, token_for(ALEX)) as session:
@@ -67,19 +68,34 @@ def test_a_session_signs_in_lists_selects_and_scans(server, token_for):
         keys = session.remap_keys()
         since_today = session.search_since(date.today() - timedelta(days=1))
         since_tomorrow = session.search_since(date.today() + timedelta(days=2))
-        after_first = session.search("UID 2:*")
+        after_first = session.search(f"UID {second}:*")
         assert session.select("Entwürfe/Alt").exists == 0
 
     assert {"INBOX", "Sent Items", "Entwürfe", "Entwürfe/Alt"} <= set(folders)
     assert folders["Entwürfe/Alt"].parent == "Entwürfe"
-    assert (state.exists, state.uidnext, uids) == (3, 4, [1, 2, 3])
+    assert (state.exists, state.uidnext, uids) == (3, third + 1, [first, second, third])
     assert state.uidvalidity > 0
-    assert flags == {1: frozenset(), 2: frozenset({"\\Seen", "$Forwarded"}), 3: frozenset()}
-    assert set(sizes) == {1, 2, 3} and all(300 < size < 1000 for size in sizes.values())
+    assert flags == {first: frozenset(), second: frozenset({"\\Seen", "$Forwarded"}), third: frozenset()}
+    assert set(sizes) == set(uids) and all(300 < size < 1000 for size in sizes.values())
     assert {key.size for key in keys.values()} == set(sizes.values())
     assert [keys[uid].message_id for uid in uids] == [f"<{index}.Message-{index}@example.com>" for index in range(3)]
     assert all(key.internaldate.tzinfo is timezone.utc for key in keys.values())
-    assert (since_today, since_tomorrow, after_first) == ([1, 2, 3], [], [2, 3])
+    assert (since_today, since_tomorrow, after_first) == (uids, [], [second, third])
+
+
+def test_starttls_then_xoauth2_opens_the_mailbox(dovecot, token_for):
+    endpoint = Endpoint("localhost", dovecot.imap_port, "starttls")
+
+    with ImapSession(endpoint, ALEX, token_for(ALEX), ca_file=str(dovecot.ca_file)) as session:
+        assert session.select("INBOX").uidvalidity > 0
+        assert "IDLE" in session.capabilities
+
+
+def test_an_untrusted_certificate_is_refused_before_the_token_is_sent(dovecot, token_for):
+    with pytest.raises(MailServerError) as refused:
+        ImapSession(Endpoint("localhost", dovecot.imaps_port, "tls"), ALEX, token_for(ALEX))
+
+    assert refused.value.kind == "tls_certificate"
 
 
 def test_condstore_is_used_only_when_the_server_advertises_it(server, token_for):
@@ -158,6 +174,7 @@ def test_idle_tells_of_new_mail_and_of_a_quiet_timeout(server, token_for):
         assert (1, "EXISTS") in events, events
         # IDLE ended cleanly: the session goes on.
         assert len(session.search()) == 1
+        session.noop()
 
 
 def test_a_revoked_token_is_refused_with_reconnect_needed_and_never_shown(

@@ -215,3 +215,47 @@ def test_subjects_and_message_ids_are_normalised():
     assert normalised_message_id("  <abc@x> ") == "<abc@x>"
     assert normalised_message_id("abc@x") == "<abc@x>"
     assert normalised_message_id(None) is None
+
+
+def test_nul_and_control_characters_do_not_reach_the_index():
+    raw = b"From: Alex\x00 <alex@contoso.com>\r\nSubject: Hel\x00lo\r\n\r\nBody\x00with\x07controls\r\n"
+    found = index(raw)
+
+    assert (found.subject, found.from_name, found.snippet) == ("Hello", "Alex", "Body with controls")
+
+
+def test_charsets_that_are_not_text_encodings_and_latin_1_raw_headers():
+    raw = (
+        b"From: =?base64?q?Alex?= <alex@contoso.com>\r\nSubject: Caf\xe9 \xe0 Gen\xe8ve\r\n"
+        b"Content-Type: text/plain; charset=rot13\r\n\r\nUryyb\r\n"
+    )
+    found = index(raw)
+
+    assert (found.from_name, found.subject, found.snippet, found.parse_error) == ("Alex", "Café à Genève", "Uryyb", None)
+
+
+def test_a_calendar_part_is_not_the_snippet():
+    body = (
+        "--mixed\r\nContent-Type: text/calendar; method=REQUEST\r\n\r\nBEGIN:VCALENDAR\r\n"
+        "--mixed\r\nContent-Type: text/html\r\n\r\n<p>Team lunch on Friday</p>\r\n--mixed--\r\n"
+    )
+    assert index(message('multipart/alternative; boundary="mixed"', body)).snippet == "Team lunch on Friday"
+
+
+def test_nul_hidden_in_encoded_words_and_rfc_2231_names_is_dropped():
+    headers = HEADERS.replace("Subject: Quarterly figures", "Subject: =?utf-8?q?Quarterly=00_figures?=")
+    found = index(attachment_message(b"%PDF", "attachment; filename*=utf-8''Q4%00.pdf").replace(HEADERS.encode(), headers.encode()))
+
+    assert (found.subject, found.attachment_names) == ("Quarterly figures", ("Q4.pdf",))
+
+
+def test_an_inline_named_text_part_is_the_body_and_an_inline_pdf_an_attachment():
+    body = (
+        "--mixed\r\nContent-Type: text/plain\r\nContent-Disposition: inline;\r\n\tfilename=\"msg.txt\"\r\n\r\n"
+        "A simple kind of mirror\r\n"
+        "--mixed\r\nContent-Type: application/pdf\r\nContent-Disposition: inline; filename=\"scan.pdf\"\r\n\r\n%PDF\r\n"
+        "--mixed--\r\n"
+    )
+    found = index(message('multipart/mixed; boundary="mixed"', body))
+
+    assert (found.snippet, found.attachment_names) == ("A simple kind of mirror", ("scan.pdf",))

@@ -1,6 +1,8 @@
 """The mail store on the test database: adding idempotently, dedupe, threads, flags, removal,
 UIDVALIDITY re-mapping, renames, counts and the cascade from a deleted mailbox."""
 
+import random
+
 from sqlalchemy import func, select
 
 from oroflask.extensions import db
@@ -9,6 +11,7 @@ from oroflask.mailstore import store
 from oroflask.mailstore.models import Conversation, MailFolder, Message, MessageContent, ThreadKey
 
 from .conftest import fetched, mail
+from .test_parse import attachment_message
 
 
 def count(model) -> int:
@@ -86,6 +89,8 @@ def test_a_chain_of_references_is_one_conversation_newest_last(mailbox_id, conte
     db.session.refresh(conversation)
     assert (conversation.subject, conversation.message_count, conversation.unread_count) == ("Quarterly figures", 4, 3)
     assert conversation.latest_at == fetched(3, b"", minutes=9).internaldate
+    assert conversation.latest_message_id == messages(inbox)[3].id
+    assert (conversation.flagged, conversation.has_attachments) == (False, False)
 
 
 def test_a_reply_stored_before_its_parent_is_joined_by_the_parent(mailbox_id, context):
@@ -149,6 +154,8 @@ def test_flags_are_written_only_where_they_changed(mailbox_id, context):
     assert (stored[3].seen, stored[3].flagged) == (False, False)
     unread = db.session.execute(select(Conversation.unread_count).where(Conversation.id == stored[3].conversation_id)).scalar_one()
     assert unread == 1
+    flagged = dict(db.session.execute(select(Conversation.id, Conversation.flagged)).all())
+    assert (flagged[stored[2].conversation_id], flagged[stored[1].conversation_id]) == (True, False)
     assert store.set_flags(inbox, {1: ["\\Seen"]}) == 0
 
 
@@ -265,3 +272,36 @@ def test_deleting_the_mailbox_deletes_all_its_mail(mailbox_id, context):
     db.session.commit()
 
     assert [count(model) for model in (MailFolder, MessageContent, Message, Conversation, ThreadKey)] == [0] * 5
+
+
+def test_mangled_messages_are_all_stored_and_listed(mailbox_id, context):
+    # Seeded damage to a message with every kind of part: cut, bytes flipped, lines dropped.
+    chance = random.Random(12)
+    whole = attachment_message(bytes(range(256)) * 40, 'attachment; filename="Bericht.pdf"')
+    mangled = []
+    for uid in range(1, 121):
+        raw = bytearray(whole[: chance.randrange(len(whole) + 1)])
+        for _ in range(chance.randrange(0, 40)):
+            if raw:
+                raw[chance.randrange(len(raw))] = chance.randrange(256)
+        lines = bytes(raw).split(b"\n")
+        mangled.append(fetched(uid, b"\n".join(line for line in lines if chance.random() > 0.1)))
+    inbox = store.folder(mailbox_id, "INBOX")
+
+    assert store.add_messages(inbox, mangled) == 120
+    db.session.commit()
+
+    assert inbox.message_count == 120
+    assert all(message.snippet.isprintable() for message in messages(inbox).values())
+
+
+def test_a_batch_larger_than_the_parameter_limits_of_one_statement(mailbox_id, context):
+    inbox = store.folder(mailbox_id, "INBOX")
+    # 1,500 rows of about 30 columns: more bound parameters than one SQLite or PostgreSQL statement takes.
+    batch = [fetched(uid, mail(f"<bulk-{uid}@x>", f"Report {uid}", body=f"Number {uid}")) for uid in range(1, 1501)]
+
+    assert store.add_messages(inbox, batch) == 1500
+    assert store.remove_messages(inbox, range(1, 1401)) == 1400
+    db.session.commit()
+
+    assert (inbox.message_count, count(Message), count(MessageContent), count(Conversation)) == (100, 100, 100, 100)

@@ -3,8 +3,9 @@ what it downloads, and how it fails."""
 
 import smtplib
 import ssl
+import threading
 import time
-from datetime import timedelta
+from datetime import date, datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.utils import make_msgid
 
@@ -20,6 +21,7 @@ from oroflask.extensions import db
 from oroflask.failures import EXPLAINED
 from oroflask.mailboxes.models import Mailbox
 from oroflask.mailstore.models import MailFolder, Message
+from oroflask.sync import cli as sync_cli
 from oroflask.sync import engine, tasks
 from oroflask.sync.models import MailboxSync
 from oroflask.worker import queue_of
@@ -152,6 +154,25 @@ def test_a_uidvalidity_change_remaps_without_downloading_again(app, mail_server,
         assert folder.uidvalidity == 4242
 
 
+def test_mail_older_than_sync_from_is_left_on_the_server_even_after_a_remap(
+    app, mail_server, mailbox_id, mail_identity_provider
+):
+    with imap(mail_server, mail_identity_provider) as client:
+        old = b"Subject: From 2020\r\nMessage-ID: <old@example.com>\r\n\r\nLong ago.\r\n"
+        client.append("INBOX", old, msg_time=datetime(2020, 1, 1, tzinfo=timezone.utc))
+    deliver(mail_server, "This month")
+    with app.app_context():
+        db.session.get(Mailbox, mailbox_id).sync_from = date.today() - timedelta(days=30)
+        db.session.commit()
+
+    assert sync(app, mailbox_id).fetched == 1
+    mail_server.doveadm("mailbox", "update", "--uid-validity", "777", "-u", ALEX, "INBOX")
+    report = sync(app, mailbox_id)
+
+    assert report.fetched == 0 and report.folders[0].remapped == 1
+    assert subjects(app, mailbox_id) == ["This month"]
+
+
 def test_a_renamed_folder_keeps_its_mail(app, mail_server, mailbox_id, mail_identity_provider):
     mail_server.doveadm("mailbox", "create", "-u", ALEX, "Projects")
     with imap(mail_server, mail_identity_provider) as client:
@@ -191,18 +212,25 @@ def test_a_sync_killed_mid_batch_is_resumed_without_duplicates_or_gaps(app, mail
 
 def test_two_syncs_of_one_mailbox_never_run_at_once(app, mail_server, mailbox_id):
     deliver(mail_server, "Once")
-    refused = []
+    outcomes = []
 
-    def second_sync(done: int, total: int) -> None:
-        try:
-            engine.sync_mailbox(mailbox_id)
-        except engine.AlreadyRunning as error:
-            refused.append(error.title)
+    def other_worker() -> None:
+        # Another worker thread, with its own application context and database connection.
+        with app.app_context():
+            try:
+                outcomes.append(engine.sync_mailbox(mailbox_id).fetched)
+            except engine.AlreadyRunning as error:
+                outcomes.append(error.title)
 
-    report = sync(app, mailbox_id, progress=second_sync)
+    def while_running(done: int, total: int) -> None:
+        racer = threading.Thread(target=other_worker)
+        racer.start()
+        racer.join(30)
+
+    report = sync(app, mailbox_id, progress=while_running)
 
     assert report.fetched == 1
-    assert refused == [f"{ALEX} is being synced already"]
+    assert outcomes == [f"{ALEX} is being synced already"]
     # The lock is given back: the next pass runs.
     assert sync(app, mailbox_id).fetched == 0
 
@@ -305,6 +333,25 @@ def test_sync_mail_syncs_in_the_foreground_and_says_what_it_did(app, runner, mai
     assert f"{ALEX}: INBOX: 1 new, 0 flags changed, 0 removed" in result.output
 
 
+def test_sync_mail_draws_a_progress_bar_on_a_terminal(app, runner, mail_server, mailbox_id, monkeypatch):
+    monkeypatch.setattr(sync_cli, "_on_terminal", lambda: True)
+    app.config.update(SYNC_BATCH_MESSAGES=1)
+    deliver(mail_server, "First")
+    deliver(mail_server, "Second")
+
+    result = runner.invoke(args=["sync-mail"])
+
+    assert result.exit_code == 0, result.output
+    assert "of 2 messages" not in result.output
+    assert f"{ALEX}: INBOX: 2 new, 0 flags changed, 0 removed" in result.output
+
+
+def test_sync_mail_fails_with_the_reason_for_an_unknown_mailbox(app, runner):
+    result = runner.invoke(args=["sync-mail", "--mailbox", "999"])
+
+    assert result.exit_code == 1 and "There is no mailbox 999." in result.output
+
+
 def test_throttling_is_waited_out_then_recorded_explained(app, runner, config, mailbox_id, imap_stand_in):
     throttles = imap_stand_in(
         answers={
@@ -333,6 +380,7 @@ def test_throttling_is_waited_out_then_recorded_explained(app, runner, config, m
 def test_the_schedule_queues_the_mailboxes_that_are_due(app, mail_server, mailbox_id):
     with app.app_context():
         huey = queue_of(app).huey
+        assert tasks.queue_due_mailboxes.name in {task.name for task in huey.read_periodic(datetime(2026, 12, 1, 0, 7))}
         tasks.queue_due_mailboxes()
         assert huey.pending_count() == 1
         huey.flush()

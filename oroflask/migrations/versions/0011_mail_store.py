@@ -24,6 +24,9 @@ def upgrade():
         sa.Column("latest_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("message_count", sa.Integer(), nullable=False),
         sa.Column("unread_count", sa.Integer(), nullable=False),
+        sa.Column("flagged", sa.Boolean(), nullable=False),
+        sa.Column("has_attachments", sa.Boolean(), nullable=False),
+        sa.Column("latest_message_id", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(["mailbox_id"], ["mailbox.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
     )
@@ -91,7 +94,7 @@ def upgrade():
         sa.UniqueConstraint("folder_id", "uid", name="uq_message_folder_uid"),
     )
     op.create_index("ix_message_content_id", "message", ["content_id"])
-    op.create_index("ix_message_conversation_id", "message", ["conversation_id"])
+    op.create_index("ix_message_conversation_internaldate", "message", ["conversation_id", "internaldate"])
     op.create_index(
         "ix_message_mailbox_folder_internaldate", "message", ["mailbox_id", "folder_id", "internaldate"]
     )
@@ -113,7 +116,7 @@ def downgrade():
     op.drop_table("thread_key")
     op.drop_index("ix_message_mailbox_message_id", table_name="message")
     op.drop_index("ix_message_mailbox_folder_internaldate", table_name="message")
-    op.drop_index("ix_message_conversation_id", table_name="message")
+    op.drop_index("ix_message_conversation_internaldate", table_name="message")
     op.drop_index("ix_message_content_id", table_name="message")
     op.drop_table("message")
     op.drop_table("message_content")
