@@ -138,7 +138,7 @@ def main() -> None:
                     None if os.access(TIME, os.X_OK) else "/usr/bin/time is missing: apt-get install time"):
         if problem:
             sys.exit(problem)
-    engine = importlib.util.find_spec("oroflask.sync") is not None
+    with_engine = importlib.util.find_spec("oroflask.sync") is not None
     results = Results()
     load_before, stalled_before, started = os.getloadavg(), cpu_stalled(), time.monotonic()
     with ExitStack() as stack:
@@ -164,17 +164,19 @@ def main() -> None:
         kept = {}
         for network, target in networks:
             for mailbox in mailboxes:
-                kept[(network, mailbox.count)] = full_syncs(bench, results, mailbox, network, target, reps, engine)
+                kept[(network, mailbox.count)] = full_syncs(
+                    bench, results, mailbox, network, target, reps, with_engine
+                )
         largest = mailboxes[-1]
         database, maildir = kept[("loopback", largest.count)]
         condstore = stack.enter_context(dovecot(identity_provider, "full"))
         FILLS[args.fill](condstore, largest.address, largest.count, args.seed)
         no_change_syncs(bench, results, largest, database, maildir, loopback,
-                        Target(condstore, port(condstore, args.security)), reps, engine)
+                        Target(condstore, port(condstore, args.security)), reps, with_engine)
         latency = (push_latency(bench, loopback, mailboxes[0], kept[("loopback", mailboxes[0].count)][0])
-                   if engine else "not measured: no engine yet")
+                   if with_engine else "not measured: no engine yet")
     stalled = (cpu_stalled() - stalled_before) / (time.monotonic() - started)
-    print_tables(results, mailboxes, networks, reps, engine, latency, args, (load_before, os.getloadavg(), stalled))
+    print_tables(results, mailboxes, networks, reps, latency, args, (load_before, os.getloadavg(), stalled))
 
 
 class Bench:
@@ -582,14 +584,16 @@ def cpu_stalled() -> float:
 
 
 def progress(line: str) -> None:
+    """Say how far the benchmark has come, on standard error (the tables go to standard output)."""
     print(line, file=sys.stderr, flush=True)
 
 
 def median(values) -> float:
+    """Return the median of the values."""
     return statistics.median(values)
 
 
-def print_tables(results: Results, mailboxes, networks, reps: int, with_engine: bool, latency, args,
+def print_tables(results: Results, mailboxes, networks, reps: int, latency, args,
                  loads) -> None:
     """Print the full-sync table, the no-change table, the push latency and the goals."""
     runs = results.runs
