@@ -303,10 +303,13 @@ def _sync_folder(
         db.session.commit()
     elif folder.uidvalidity is None:
         folder.uidvalidity = server.uidvalidity
-    stored = store.stored_uids(folder)
+    by_changes = bool(session.condstore and folder.highestmodseq and server.highestmodseq)
+    # A full flag scan compares with the stored flags: one read of the folder gives both.
+    known = None if by_changes else store.stored_flags(folder)
+    stored = store.stored_uids(folder) if known is None else set(known)
     on_server: set[int] | None = None
     if stored:
-        on_server = _flags_and_removals(session, folder, server, stored, report)
+        on_server = _flags_and_removals(session, folder, server, stored, known, report)
     if new is None:
         new = _new_uids(session, mailbox, folder, stored, on_server)
     _download(session, folder, new, state, report, progress)
@@ -318,10 +321,18 @@ def _sync_folder(
 
 
 def _flags_and_removals(
-    session: ImapSession, folder, server: FolderState, stored: set[int], report: FolderReport
+    session: ImapSession,
+    folder,
+    server: FolderState,
+    stored: set[int],
+    known: dict[int, frozenset[str]] | None,
+    report: FolderReport,
 ) -> set[int]:
-    """Write the server's flag changes and drop the expunged; return the UIDs on the server."""
-    if session.condstore and folder.highestmodseq and server.highestmodseq:
+    """Write the server's flag changes and drop the expunged; return the UIDs on the server.
+
+    `known` (the stored flags) is given for a full flag scan, None to ask for changes (CONDSTORE).
+    """
+    if known is None:
         changed = {}
         if server.highestmodseq != folder.highestmodseq:
             changed = session.flags(changed_since=folder.highestmodseq)
@@ -330,7 +341,6 @@ def _flags_and_removals(
     else:
         flags = session.flags()
         on_server = set(flags)
-        known = store.stored_flags(folder)
         changes = {uid: value for uid, value in flags.items() if uid in known and known[uid] != value}
     report.flags_changed += store.set_flags(folder, changes)
     report.removed += store.remove_messages(folder, stored - on_server)
