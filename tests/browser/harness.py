@@ -151,8 +151,16 @@ class Problems:
         page.on("pageerror", lambda error: self.page_errors.append(f"{page.url}: {error}"))
 
     def _console(self, message: ConsoleMessage) -> None:
-        if message.type == "error":
-            self.console_errors.append(f"{message.location.get('url', '')}: {message.text}")
+        if message.type != "error":
+            return
+        if message.text.startswith("htmx:sendAbort"):
+            # A request superseded on purpose (hx-sync "replace": the filters typed on) is aborted,
+            # and htmx logs the abort as an error, right after a failed htmx:afterRequest: neither
+            # is a problem of the page. A request that fails otherwise logs htmx:sendError instead.
+            if self.console_errors and "htmx:afterRequest" in self.console_errors[-1]:
+                self.console_errors.pop()
+            return
+        self.console_errors.append(f"{message.location.get('url', '')}: {message.text}")
 
 
 def sign_in(page: Page, live: LiveApp, email: str = ADMIN, password: str = PASSWORD) -> None:
