@@ -51,6 +51,11 @@ POSITIVE_NUMBERS = (
     "PASSWORD_LINK_HOURS",
     "QUEUE_WORKERS",
     "QUEUE_SHUTDOWN_SECONDS",
+    "SYNC_POLL_MINUTES",
+    "SYNC_CONNECTIONS_PER_MAILBOX",
+    "SYNC_BATCH_MESSAGES",
+    "SYNC_BATCH_BYTES",
+    "SYNC_PIPELINE",
 )
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # The X-Forwarded-* headers that OROFLASK_PROXY_FIX counts hops of, as Werkzeug's ProxyFix names
@@ -112,6 +117,14 @@ def defaults(instance_path: str) -> dict:
         # A CA certificate file that mail servers' certificates are checked against, instead of
         # the system's: for test servers with a certificate of their own.
         "MAIL_CA_FILE": "",
+        # Mail sync: how often each mailbox is synced, at most how many IMAP connections one
+        # mailbox may hold, and the size of a downloaded batch, committed at once; SYNC_PIPELINE
+        # UID FETCH commands are kept in flight, which hides the round trip on a slow link.
+        "SYNC_POLL_MINUTES": 5,
+        "SYNC_CONNECTIONS_PER_MAILBOX": 3,
+        "SYNC_BATCH_MESSAGES": 200,
+        "SYNC_BATCH_BYTES": 16 * 1024 * 1024,
+        "SYNC_PIPELINE": 3,
     }
 
 

@@ -27,7 +27,7 @@ from oroflask.audit.models import SETTINGS, AuditEvent
 from oroflask.settings.models import MicrosoftSettings
 
 # The real mail servers, for every test package (tests/dovecot/).
-from tests.dovecot.fixtures import dovecot, mail_identity_provider  # noqa: F401
+from tests.dovecot.fixtures import dovecot, dovecot_condstore, mail_identity_provider  # noqa: F401
 
 ADMIN_EMAIL = "admin@example.com"
 USER_EMAIL = "user@example.com"

@@ -8,15 +8,20 @@ from .endpoints import MICROSOFT_IMAP, MICROSOFT_SMTP, Endpoint, xoauth2
 from .errors import MailServerError
 from .folders import Folder
 from .imap import ImapCheck, check_imap
+from .session import FetchedMessage, FolderState, ImapSession, RemapKey
 from .smtp import SmtpCheck, check_smtp
 
 __all__ = [
     "MICROSOFT_IMAP",
     "MICROSOFT_SMTP",
     "Endpoint",
+    "FetchedMessage",
     "Folder",
+    "FolderState",
     "ImapCheck",
+    "ImapSession",
     "MailServerError",
+    "RemapKey",
     "SmtpCheck",
     "check_imap",
     "check_smtp",

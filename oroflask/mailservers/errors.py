@@ -309,10 +309,11 @@ def redact(text: str | None, secrets: Iterable[str] = ()) -> str:
 def imap_kind(server_said: str) -> tuple[str, int | None]:
     """Return the kind of an IMAP refusal from the server's words, and the seconds to wait if any."""
     backoff = BACKOFF.search(server_said)
-    if backoff or "request is throttled" in server_said.lower():
+    lowered = server_said.lower()
+    if backoff or "request is throttled" in lowered or "[throttled]" in lowered:
         milliseconds = int(backoff[1]) if backoff else 1000
         return "imap_throttled", max(1, math.ceil(milliseconds / 1000))
-    if "authenticated but not connected" in server_said.lower():
+    if "authenticated but not connected" in lowered:
         return "imap_not_connected", None
     if AUTHENTICATION_FAILED.search(server_said):
         return "imap_auth_failed", None

@@ -20,8 +20,23 @@ def main(argv: list[str] | None = None) -> None:
         metavar="URL",
         help="the local identity provider that checks tokens (default http://127.0.0.1:5001)",
     )
+    parser.add_argument(
+        "--capabilities",
+        choices=["exchange", "full"],
+        default="exchange",
+        help="exchange hides CONDSTORE, QRESYNC and ESEARCH as Exchange Online does; full advertises them",
+    )
+    parser.add_argument(
+        "--plain-password",
+        metavar="WORD",
+        help="also let any user log in over PLAIN with this password (for clients without XOAUTH2)",
+    )
     args = parser.parse_args(argv)
-    server = Dovecot(f"{args.identity_provider.rstrip('/')}/_devidp/introspect")
+    server = Dovecot(
+        f"{args.identity_provider.rstrip('/')}/_devidp/introspect",
+        capabilities=args.capabilities,
+        plain_password=args.plain_password,
+    )
     try:
         server.start()
     except DovecotUnavailable as error:

@@ -61,18 +61,32 @@ def mail_identity_provider():
         yield base_url
 
 
-@pytest.fixture(scope="session")
-def dovecot(mail_identity_provider):
-    """Start Debian's Dovecot once for the session; skip (fail in CI) when it cannot run here."""
+def started_dovecot(identity_provider: str, **options) -> Dovecot:
+    """Start a Dovecot that asks `identity_provider` about tokens; skip (fail in CI) when it cannot run."""
     reason = missing()
     if reason:
         unavailable(reason)
-    server = Dovecot(f"{mail_identity_provider}/_devidp/introspect")
+    server = Dovecot(f"{identity_provider}/_devidp/introspect", **options)
     try:
         server.start()
     except DovecotUnavailable as error:
         server.stop()
         unavailable(str(error))
+    return server
+
+
+@pytest.fixture(scope="session")
+def dovecot(mail_identity_provider):
+    """Start Debian's Dovecot, Exchange-like, once for the session; skip (fail in CI) when it cannot."""
+    server = started_dovecot(mail_identity_provider)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def dovecot_condstore(mail_identity_provider):
+    """Start a second Dovecot once for the session that advertises CONDSTORE, QRESYNC and ESEARCH."""
+    server = started_dovecot(mail_identity_provider, capabilities="full")
     yield server
     server.stop()
 

@@ -31,11 +31,25 @@ from cryptography.x509.oid import NameOID
 HERE = Path(__file__).parent
 INSTALL = "apt-get install dovecot-imapd dovecot-submissiond dovecot-lmtpd"
 DOVECOT = "/usr/sbin/dovecot"
+DOVEADM = "/usr/bin/doveadm"
 # The user Debian's package runs Dovecot's auth and mail processes as.
 MAIL_USER = "dovecot"
 # The auth process runs checkpassword.py: it needs an interpreter outside /root.
 SYSTEM_PYTHON = "/usr/bin/python3"
 START_TIMEOUT = 15
+# Exchange Online advertises neither CONDSTORE, QRESYNC nor ESEARCH; "full" keeps Dovecot's own line.
+CAPABILITIES = {
+    "exchange": (
+        "imap_capability = IMAP4rev1 SASL-IR ID ENABLE IDLE UIDPLUS MOVE UNSELECT CHILDREN NAMESPACE LITERAL+"
+    ),
+    "full": "# Dovecot's own capabilities: CONDSTORE, QRESYNC, ESEARCH and the rest.",
+}
+# Any user logs in over PLAIN with the one password: for IMAP clients without XOAUTH2 (mbsync).
+PLAIN_PASSDB = """passdb {
+  driver = static
+  mechanisms = plain
+  args = password=$password
+}"""
 
 
 class DovecotUnavailable(Exception):
@@ -140,8 +154,17 @@ class IntoMailboxes:
 class Dovecot:
     """One Dovecot in a temporary folder of its own; `start()` it, `stop()` it."""
 
-    def __init__(self, introspection_url: str):
+    def __init__(
+        self, introspection_url: str, *, capabilities: str = "exchange", plain_password: str | None = None
+    ):
+        if capabilities not in CAPABILITIES:
+            raise ValueError(f"capabilities is one of {', '.join(CAPABILITIES)}, not {capabilities!r}")
+        # The static passdb's arguments are split on blanks: a password cannot hold one.
+        if plain_password is not None and (not plain_password or any(c.isspace() for c in plain_password)):
+            raise ValueError("plain_password is a non-empty word without blanks")
         self.introspection_url = introspection_url
+        self.capabilities = capabilities
+        self.plain_password = plain_password
         self.folder = Path(tempfile.mkdtemp(prefix="oroflask-dovecot-"))
         self.ports = {
             name: free_port()
@@ -183,6 +206,12 @@ class Dovecot:
         (self.folder / "server.key").chmod(0o600)
         settings = {**self.ports, "base": str(self.folder)}
         settings.update(mail_user=MAIL_USER, mail_group=MAIL_USER)
+        settings.update(imap_capability=CAPABILITIES[self.capabilities], plain_mechanism="", plain_passdb="")
+        if self.plain_password is not None:
+            # The scheme prefix keeps a password that starts with "{" from being read as a scheme.
+            password = "{PLAIN}" + self.plain_password
+            passdb = Template(PLAIN_PASSDB).substitute(password=password)
+            settings.update(plain_mechanism=" plain", plain_passdb=passdb)
         template = Template((HERE / "dovecot.conf").read_text(encoding="utf-8"))
         self.config.write_text(template.substitute(settings), encoding="utf-8")
         program = self.folder / "checkpassword.py"
@@ -234,6 +263,33 @@ class Dovecot:
         log_file = self.folder / "dovecot.log"
         return log_file.read_text(encoding="utf-8", errors="replace") if log_file.exists() else ""
 
+    def doveadm(self, *arguments: str) -> str:
+        """Run doveadm on this Dovecot's configuration and return what it printed; raise if it failed."""
+        result = subprocess.run(
+            [DOVEADM, "-c", str(self.config), *arguments],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=START_TIMEOUT,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"doveadm {' '.join(arguments)} failed: {result.stderr.strip()}")
+        return result.stdout
+
+    def empty(self, address: str) -> None:
+        """Remove every message of a mailbox, and every folder Dovecot does not make by itself."""
+        self.doveadm("expunge", "-u", address, "mailbox", "*", "all")
+        made = {"INBOX", "Sent Items", "Drafts", "Deleted Items", "Junk Email", "Archive"}
+        names = self.doveadm("mailbox", "list", "-u", address).splitlines()
+        # Children first; a parent made only by its child's name ("Projects" of "Projects/Sub")
+        # goes with the child.
+        for name in sorted((name for name in names if name and name not in made), key=len, reverse=True):
+            try:
+                self.doveadm("mailbox", "delete", "-u", address, name)
+            except RuntimeError as error:
+                if "doesn't exist" not in str(error):
+                    raise
+
     def deliver(self, recipient: str, subject: str = "Test message", body: str = "Hello.") -> None:
         """Deliver a small message into the recipient's Inbox over LMTP."""
         message = EmailMessage()
@@ -241,6 +297,10 @@ class Dovecot:
         message["To"] = recipient
         message["Subject"] = subject
         message.set_content(body)
+        self.deliver_message(message)
+
+    def deliver_message(self, message: EmailMessage) -> None:
+        """Deliver a message into its recipients' Inboxes over LMTP."""
         with smtplib.LMTP("127.0.0.1", self.lmtp_port, timeout=10) as lmtp:
             lmtp.send_message(message)
 

@@ -10,7 +10,7 @@ from imapclient import IMAPClient
 from oroflask.mailservers import xoauth2
 
 from . import server
-from .fixtures import ADELE, ALEX, sign_in_for_token, unavailable
+from .fixtures import ADELE, ALEX, sign_in_for_token, started_dovecot, unavailable
 
 # Dovecot hands checkpassword "mailbox\0token\0" in at most 512 bytes.
 CHECKPASSWORD_LIMIT = 512
@@ -50,6 +50,53 @@ def test_a_message_submitted_over_smtp_arrives_in_the_recipients_inbox(dovecot, 
 
     access_token = sign_in_for_token(mail_identity_provider, ALEX)
     assert "Submitted with XOAUTH2" in inbox_subjects(dovecot, ALEX, access_token)
+
+
+def capabilities_after_login(dovecot, address: str, access_token: str) -> set[bytes]:
+    """Return what the server advertises to a logged-in client."""
+    context = ssl.create_default_context(cafile=str(dovecot.ca_file))
+    with IMAPClient("localhost", dovecot.imaps_port, ssl_context=context, timeout=10) as client:
+        client.oauth2_login(address, access_token)
+        return set(client.capabilities())
+
+
+def test_the_exchange_like_server_hides_condstore(dovecot, mail_identity_provider):
+    capabilities = capabilities_after_login(dovecot, ALEX, sign_in_for_token(mail_identity_provider, ALEX))
+
+    assert b"IDLE" in capabilities and b"MOVE" in capabilities
+    assert not capabilities & {b"CONDSTORE", b"QRESYNC", b"ESEARCH"}
+
+
+def test_the_full_server_advertises_condstore_qresync_and_esearch(dovecot_condstore, mail_identity_provider):
+    access_token = sign_in_for_token(mail_identity_provider, ALEX)
+
+    capabilities = capabilities_after_login(dovecot_condstore, ALEX, access_token)
+
+    assert {b"CONDSTORE", b"QRESYNC", b"ESEARCH", b"IDLE"} <= capabilities
+
+
+def test_a_plain_password_opens_any_mailbox_beside_xoauth2(mail_identity_provider):
+    server = started_dovecot(mail_identity_provider, capabilities="full", plain_password="s3cret-pass")
+    try:
+        server.deliver(ALEX, subject="Read with a password")
+        context = ssl.create_default_context(cafile=str(server.ca_file))
+        with IMAPClient("localhost", server.imaps_port, ssl_context=context, timeout=10) as client:
+            client.login(ALEX, "s3cret-pass")
+            assert client.select_folder("INBOX", readonly=True)[b"EXISTS"] == 1
+        with IMAPClient("localhost", server.imaps_port, ssl_context=context, timeout=10) as client:
+            with pytest.raises(IMAPClient.Error):
+                client.login(ALEX, "wrong")
+        access_token = sign_in_for_token(mail_identity_provider, ALEX)
+        assert "Read with a password" in inbox_subjects(server, ALEX, access_token)
+    finally:
+        server.stop()
+
+
+def test_an_unknown_capability_set_or_a_password_with_blanks_is_refused():
+    with pytest.raises(ValueError, match="exchange, full"):
+        server.Dovecot("http://127.0.0.1:1/_devidp/introspect", capabilities="gmail")
+    with pytest.raises(ValueError, match="without blanks"):
+        server.Dovecot("http://127.0.0.1:1/_devidp/introspect", plain_password="two words")
 
 
 def test_the_identity_providers_tokens_fit_checkpassword(mail_identity_provider):

@@ -1,0 +1,8 @@
+"""Mail sync: each mailbox's chosen folders kept in step with its IMAP server, one pass at a time
+(`engine.sync_mailbox`), from `flask --app wsgi sync-mail` and from the worker."""
+
+from flask import Blueprint
+
+bp = Blueprint("sync", __name__, cli_group=None)
+
+from . import cli, models, tasks  # noqa: E402,F401  (the command and tasks register themselves)
