@@ -1,7 +1,7 @@
 """The mail store: synced folders, raw message contents, messages with their index, conversations.
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-02
 """
 
