@@ -5,4 +5,4 @@ from flask import Blueprint
 
 bp = Blueprint("sync", __name__, cli_group=None)
 
-from . import cli, models, tasks  # noqa: E402,F401  (the command and tasks register themselves)
+from . import cli, models, routes, tasks  # noqa: E402,F401  (the command, views and tasks register themselves)
