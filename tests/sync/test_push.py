@@ -250,3 +250,17 @@ def test_push_is_off_when_configured_so(app, mailbox_id, start_watchers):
 def test_push_settings_are_checked(config, settings, problem):
     with pytest.raises(ValueError, match=problem):
         create_app({**config, **settings})
+
+
+def test_a_dropped_connection_is_opened_again_and_push_goes_on(app, mail_server, mailbox_id, start_watchers):
+    watchers = start_watchers()
+    wait_for_idle(watchers, mailbox_id)
+    watcher = watchers.watching[mailbox_id]
+
+    mail_server.doveadm("kick", ALEX)
+
+    wait_until(lambda: watcher.sign_ins >= 2 and watcher.idles >= 2, what="the second connection")
+    assert push_state(app, mailbox_id).push_active and not push_state(app, mailbox_id).reconnect_needed
+    time.sleep(0.2)
+    deliver(mail_server, "After the drop")
+    wait_until(lambda: subjects(app, mailbox_id) == ["After the drop"], PUSHED_WITHIN, "the push")
