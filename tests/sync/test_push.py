@@ -264,3 +264,26 @@ def test_a_dropped_connection_is_opened_again_and_push_goes_on(app, mail_server,
     time.sleep(0.2)
     deliver(mail_server, "After the drop")
     wait_until(lambda: subjects(app, mailbox_id) == ["After the drop"], PUSHED_WITHIN, "the push")
+
+
+def test_a_throttled_watcher_waits_as_the_server_asks_then_tries_again(
+    app, config, mailbox_id, imap_stand_in, start_watchers, caplog
+):
+    throttles = imap_stand_in(
+        answers={"EXAMINE": ["{tag} NO Request is throttled. Suggested Backoff Time: 1500 milliseconds"]}
+    )
+    app.config.update(
+        MICROSOFT_IMAP_HOST="127.0.0.1", MICROSOFT_IMAP_PORT=throttles.port, MICROSOFT_IMAP_SECURITY="none"
+    )
+    watchers = start_watchers()
+    wait_until(lambda: mailbox_id in watchers.watching)
+    watcher = watchers.watching[mailbox_id]
+    wait_until(lambda: watcher.sign_ins == 1)
+    started = time.monotonic()
+
+    wait_until(lambda: watcher.sign_ins == 2, what="the second try")
+
+    assert time.monotonic() - started >= 1.9  # 1,500 ms, rounded up to whole seconds
+    assert f"Push of mailbox {mailbox_id}: The IMAP server is throttling requests" in caplog.text
+    assert "again in 2 s" in caplog.text
+    assert watcher.alive() and not push_state(app, mailbox_id).reconnect_needed
