@@ -174,7 +174,9 @@ def finalize(app: Flask) -> None:
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{key} must be a whole number of at least 1, not {value!r}")
     if app.config["SYNC_IDLE_MINUTES"] > MAX_IDLE_MINUTES:
-        raise ValueError(f"SYNC_IDLE_MINUTES must be at most {MAX_IDLE_MINUTES}: Exchange ends an IDLE after 29 minutes")
+        raise ValueError(
+            f"SYNC_IDLE_MINUTES must be at most {MAX_IDLE_MINUTES}: Exchange ends an IDLE after 29 minutes"
+        )
     if not isinstance(app.config["SYNC_PUSH"], bool):
         raise ValueError(f"SYNC_PUSH must be true or false, not {app.config['SYNC_PUSH']!r}")
     for protocol in MAIL_PROTOCOLS:

@@ -1,5 +1,6 @@
 """Mail sync: each mailbox's chosen folders kept in step with its IMAP server, one pass at a time
-(`engine.sync_mailbox`), from `flask --app wsgi sync-mail` and from the worker."""
+(`engine.sync_mailbox`), from `flask --app wsgi sync-mail`, from the worker's queue and from its
+IDLE watchers (`push`); each mailbox's health panel and Sync now (`routes`, `health`)."""
 
 from flask import Blueprint
 

@@ -278,7 +278,9 @@ class Watcher:
                     return
                 wait = self._backoff(failures)
                 failures += 1
-                self.app.logger.warning("Push of mailbox %s: %s; again in %s s", self.mailbox_id, explained.summary, wait)
+                self.app.logger.warning(
+                    "Push of mailbox %s: %s; again in %s s", self.mailbox_id, explained.summary, wait
+                )
             except Exception:
                 wait = self._backoff(failures)
                 failures += 1

@@ -36,7 +36,8 @@ def mail_server(dovecot):
 
 @pytest.fixture
 def start_watchers(app):
-    """Return a function that starts a worker's watchers, re-reading the mailboxes every 0.2 s; all stopped at the end."""
+    """Return a function that starts a worker's watchers, re-reading the mailboxes every 0.2 s; all
+    stopped at the end."""
     started: list[push.Watchers] = []
 
     def start(**options) -> push.Watchers:
@@ -245,7 +246,11 @@ def test_push_is_off_when_configured_so(app, mailbox_id, start_watchers):
 
 @pytest.mark.parametrize(
     ("settings", "problem"),
-    [({"SYNC_IDLE_MINUTES": 29}, "at most 28"), ({"SYNC_IDLE_MINUTES": 0}, "at least 1"), ({"SYNC_PUSH": "yes"}, "true or false")],
+    [
+        ({"SYNC_IDLE_MINUTES": 29}, "at most 28"),
+        ({"SYNC_IDLE_MINUTES": 0}, "at least 1"),
+        ({"SYNC_PUSH": "yes"}, "true or false"),
+    ],
 )
 def test_push_settings_are_checked(config, settings, problem):
     with pytest.raises(ValueError, match=problem):
