@@ -145,13 +145,19 @@ class Watchers:
             self.stopping.wait(self.supervise_seconds)
 
     def _wanted(self) -> dict[int, str]:
-        """Return the Inbox of each connected mailbox that has it chosen and needs no reconnect."""
+        """Return the Inbox of each connected mailbox that has it chosen and needs no reconnect (or
+        was reconnected since it failed)."""
         rows = db.session.execute(
             select(Mailbox.id, Mailbox.folders)
             .outerjoin(MailboxSync, MailboxSync.mailbox_id == Mailbox.id)
             .where(
                 Mailbox.grant_id.is_not(None),
-                or_(MailboxSync.reconnect_needed.is_(None), MailboxSync.reconnect_needed.is_(False)),
+                or_(
+                    MailboxSync.reconnect_needed.is_(None),
+                    MailboxSync.reconnect_needed.is_(False),
+                    MailboxSync.failed_at.is_(None),
+                    Mailbox.connected_at > MailboxSync.failed_at,
+                ),
             )
             .order_by(Mailbox.id)
         )

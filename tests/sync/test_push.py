@@ -20,7 +20,9 @@ from oroflask.sync import push
 from oroflask.sync.engine import sync_state
 from oroflask.sync.models import MailboxSync
 from oroflask.worker import queue_of
+from tests.conftest import USER_EMAIL
 from tests.dovecot.fixtures import ALEX, revoke_token
+from tests.mailboxes.conftest import connect, signed_in
 
 from .test_engine import deliver, subjects
 
@@ -214,6 +216,12 @@ def test_a_revoked_sign_in_is_recorded_as_reconnect_needed_and_the_watcher_stops
     assert access_token not in repr(vars(state))
     time.sleep(0.5)
     assert mailbox_id not in watchers.watching
+
+    # Reconnected by its owner: watched again at once, before any pass clears the failure.
+    assert connect(signed_in(app, USER_EMAIL), mail_identity_provider, ALEX).status_code == 200
+    wait_for_idle(watchers, mailbox_id)
+    deliver(mail_server, "After the reconnect")
+    wait_until(lambda: "After the reconnect" in subjects(app, mailbox_id), PUSHED_WITHIN, "the push")
 
 
 def test_a_push_while_a_full_pass_holds_the_lock_is_synced_right_after(app, mail_server, mailbox_id, start_watchers):
