@@ -54,6 +54,7 @@ class Health:
     push: bool = False
     push_enabled: bool = True
     token_expires_at: datetime | None = None
+    token_expired: bool = False
     token_renewable: bool = False
 
     @property
@@ -91,6 +92,7 @@ def health(mailbox_id: int) -> Health:
     if grant is not None:
         token = {
             "token_expires_at": grant.access_token_expires_at,
+            "token_expired": grant.access_token_expires_at <= utcnow(),
             "token_renewable": grant.refresh_token_encrypted is not None and not grant.reconnect_reason,
         }
     common = {

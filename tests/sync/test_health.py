@@ -192,3 +192,14 @@ def test_only_the_owner_sees_a_personal_mailboxs_sync_and_an_admin_any_system_ma
     assert signed_in(app, USER_EMAIL).get(sync_page(system_id)).status_code == 404
     listed = admin.get("/admin/config/email/mailboxes").get_data(as_text=True)
     assert "Last sync" in listed and 'class="mailbox-synced"' in listed
+
+
+def test_the_token_line_tells_an_expired_token_that_is_renewed_when_used(app, mail_server, mailbox_id):
+    with app.app_context():
+        grant = db.session.get(MicrosoftGrant, db.session.get(Mailbox, mailbox_id).grant_id)
+        grant.access_token_expires_at = utcnow() - timedelta(hours=1)
+        db.session.commit()
+
+    words = text_of(panel(signed_in(app, USER_EMAIL), mailbox_id))
+
+    assert "Access token: expired at " in words and "renewed automatically" in words
