@@ -56,7 +56,10 @@ POSITIVE_NUMBERS = (
     "SYNC_BATCH_MESSAGES",
     "SYNC_BATCH_BYTES",
     "SYNC_PIPELINE",
+    "SYNC_IDLE_MINUTES",
 )
+# Exchange Online ends an IDLE after 29 minutes: the push renews it sooner.
+MAX_IDLE_MINUTES = 28
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # The X-Forwarded-* headers that OROFLASK_PROXY_FIX counts hops of, as Werkzeug's ProxyFix names
 # them. A bare number trusts only the two that every proxy sets (For, Proto): a proxy that passes
@@ -125,6 +128,10 @@ def defaults(instance_path: str) -> dict:
         "SYNC_BATCH_MESSAGES": 200,
         "SYNC_BATCH_BYTES": 16 * 1024 * 1024,
         "SYNC_PIPELINE": 3,
+        # Push: the worker keeps an IDLE connection on each mailbox's Inbox and stores new mail as
+        # it arrives; each IDLE is renewed after SYNC_IDLE_MINUTES.
+        "SYNC_PUSH": True,
+        "SYNC_IDLE_MINUTES": 25,
     }
 
 
@@ -166,6 +173,12 @@ def finalize(app: Flask) -> None:
             value = app.config[key] = int(value)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{key} must be a whole number of at least 1, not {value!r}")
+    if app.config["SYNC_IDLE_MINUTES"] > MAX_IDLE_MINUTES:
+        raise ValueError(
+            f"SYNC_IDLE_MINUTES must be at most {MAX_IDLE_MINUTES}: Exchange ends an IDLE after 29 minutes"
+        )
+    if not isinstance(app.config["SYNC_PUSH"], bool):
+        raise ValueError(f"SYNC_PUSH must be true or false, not {app.config['SYNC_PUSH']!r}")
     for protocol in MAIL_PROTOCOLS:
         mail_endpoint(app.config, protocol)
     ca_file = app.config["MAIL_CA_FILE"]

@@ -347,6 +347,15 @@ class ImapSession:
         self.commands["NOOP"] += 1
         self._run(lambda: self._check(*self._imap.noop()))
 
+    def interrupt(self) -> None:
+        """Wake, from another thread, a call waiting on the server (IDLE): it raises connection_closed."""
+        imap = self._imap
+        if imap is not None:
+            try:
+                imap.sock.shutdown(socket.SHUT_RDWR)
+            except (OSError, ValueError):
+                pass  # closed already
+
     def close(self) -> None:
         """Sign out and close the connection; a server that just hangs up is no failure."""
         imap, self._imap = self._imap, None

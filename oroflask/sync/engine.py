@@ -25,7 +25,7 @@ from .. import config
 from ..connection import tokens
 from ..database import utcnow
 from ..extensions import db
-from ..failures import EXPLAINED, Failure, explain
+from ..failures import EXPLAINED, Explanation, Failure, explain
 from ..mailboxes.models import Mailbox
 from ..mailservers import FolderState, ImapSession, MailServerError
 from ..mailstore import store
@@ -118,7 +118,7 @@ def sync_mailbox(
     mailbox = db.session.get(Mailbox, mailbox_id)
     if mailbox is None:
         raise NoSuchMailbox(mailbox_id)
-    lock = queue_of(current_app._get_current_object()).huey.lock_task(f"sync-mailbox-{mailbox_id}")
+    lock = queue_of(current_app._get_current_object()).huey.lock_task(_lock_name(mailbox_id))
     try:
         lock.acquire()
     except TaskLockedException:
@@ -133,6 +133,22 @@ def sync_mailbox(
         return _sync_holding_lock(mailbox, progress, folders)
     finally:
         lock.release()
+
+
+def is_locked(mailbox_id: int) -> bool:
+    """Tell whether a pass holds the mailbox's lock (one left by a dead pass counts until taken over)."""
+    return queue_of(current_app._get_current_object()).huey.is_locked(_lock_name(mailbox_id))
+
+
+def record_outside_pass(mailbox_id: int, error: BaseException) -> None:
+    """Record a failure met outside a pass (the push's connection) as a pass records its own,
+    leaving a running pass's progress and the next run as they are."""
+    _store_explanation(sync_state(mailbox_id), explain(error))
+    db.session.commit()
+
+
+def _lock_name(mailbox_id: int) -> str:
+    return f"sync-mailbox-{mailbox_id}"
 
 
 def sync_state(mailbox_id: int) -> MailboxSync:
@@ -194,7 +210,8 @@ def _sync_holding_lock(mailbox: Mailbox, progress, folders: Sequence[str] | None
     state.error_title = state.error_cause = state.error_action = None
     state.error_code = state.error_server_said = None
     state.reconnect_needed = False
-    _finish(mailbox.id, state)
+    # A pass of some folders (the push's Inbox) leaves the next pass of them all where it was.
+    _finish(mailbox.id, state, schedule=folders is None)
     current_app.logger.info(
         "Synced %s: %d new (%d bytes), %d flags changed, %d removed",
         mailbox.address, report.fetched, report.bytes, report.flags_changed, report.removed,
@@ -417,6 +434,13 @@ def _find_renamed(session: ImapSession, mailbox: Mailbox, folder, listed: set[st
 def _record_failure(mailbox_id: int, error: BaseException) -> None:
     explained = explain(error)
     state = sync_state(mailbox_id)
+    _store_explanation(state, explained)
+    retry = explained.retry_after
+    _finish(mailbox_id, state, retry_seconds=retry)
+    current_app.logger.warning("Sync of mailbox %s failed: %s", mailbox_id, explained.summary)
+
+
+def _store_explanation(state: MailboxSync, explained: Explanation) -> None:
     state.failed_at = utcnow()
     state.error_title = (explained.title or explained.action)[:300]
     state.error_cause = explained.cause or None
@@ -424,16 +448,16 @@ def _record_failure(mailbox_id: int, error: BaseException) -> None:
     state.error_code = (explained.code or "")[:64] or None
     state.error_server_said = explained.server_said
     state.reconnect_needed = explained.reconnect
-    retry = explained.retry_after
-    _finish(mailbox_id, state, retry_seconds=retry)
-    current_app.logger.warning("Sync of mailbox %s failed: %s", mailbox_id, explained.summary)
 
 
-def _finish(mailbox_id: int, state: MailboxSync | None = None, retry_seconds: float | None = None) -> None:
+def _finish(
+    mailbox_id: int, state: MailboxSync | None = None, retry_seconds: float | None = None, schedule: bool = True
+) -> None:
     state = state or sync_state(mailbox_id)
     state.running = False
-    minutes = current_app.config["SYNC_POLL_MINUTES"]
-    wait = timedelta(seconds=retry_seconds) if retry_seconds else timedelta(minutes=minutes)
-    state.next_run_at = utcnow() + wait
+    if schedule:
+        minutes = current_app.config["SYNC_POLL_MINUTES"]
+        wait = timedelta(seconds=retry_seconds) if retry_seconds else timedelta(minutes=minutes)
+        state.next_run_at = utcnow() + wait
     db.session.commit()
 

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..database import UTCDateTime
@@ -33,3 +33,11 @@ class MailboxSync(db.Model):
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_server_said: Mapped[str | None] = mapped_column(Text)
     reconnect_needed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # When someone last clicked Sync now: the page waits for a pass that started after it.
+    requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The worker whose IDLE watcher holds the mailbox's push, until the lease runs out unrenewed:
+    # with workers on several machines, each mailbox is watched by one of them.
+    push_owner: Mapped[str | None] = mapped_column(String(64))
+    push_lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Whether that watcher is in IDLE on the Inbox right now (push on), for the health panel.
+    push_active: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
