@@ -1,0 +1,1 @@
+from tests.mailservers.conftest import token_for  # noqa: F401
