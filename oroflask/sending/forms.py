@@ -50,7 +50,7 @@ class ComposeForm(FlaskForm):
     cc = StringField("Cc", [no_control_characters, Length(max=20000), valid_addresses])
     bcc = StringField("Bcc", [no_control_characters, Length(max=20000), valid_addresses])
     subject = StringField("Subject", [no_control_characters, Length(max=900)])
-    body = TextAreaField("Message", [plain_text, Length(max=2_000_000)])
+    body = TextAreaField("Message", [plain_text, Length(max=2_000_000)], render_kw={"rows": 12})
     attachments = MultipleFileField("Attachments")
     # A reply's threading headers, and the message a forward takes its attachments from.
     in_reply_to = HiddenField(validators=[no_control_characters, Length(max=300)])
