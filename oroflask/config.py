@@ -128,9 +128,10 @@ def defaults(instance_path: str) -> dict:
         "SYNC_BATCH_MESSAGES": 200,
         "SYNC_BATCH_BYTES": 16 * 1024 * 1024,
         "SYNC_PIPELINE": 3,
-        # Sending: the largest attachment, and the whole upload, in megabytes; and where a copy of
-        # what is sent is kept: "server" leaves it to the server (Exchange Online saves messages
-        # sent over SMTP AUTH in Sent Items itself), "append" stores one in the Sent folder over IMAP.
+        # Sending: the attachments of one message at most, in megabytes; and where a copy of what is
+        # sent is kept: "server" leaves it to the server (Exchange Online saves what SMTP AUTH
+        # submits in the signed-in account's Sent Items), "append" stores one in the Sent folder over
+        # IMAP, for servers that keep none (Dovecot, most others).
         "MAIL_ATTACHMENT_MAX_MB": 25,
         "SENT_COPY": "server",
     }

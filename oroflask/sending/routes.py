@@ -7,7 +7,7 @@ from flask_login import current_user, login_required
 from ..extensions import csrf
 from ..web import accepts_files
 from ..htmx import is_htmx_request, redirect_to
-from . import bp, service
+from . import bp, service, tasks
 from .forms import ComposeForm, TestMessageForm, addresses
 from .models import OutgoingMessage
 
@@ -52,7 +52,7 @@ def compose():
             mailbox = service.mailbox_for(current_user, form.mailbox.data)
             if mailbox is None or mailbox.grant_id is None:
                 abort(404)
-            outgoing = service.queue(current_user, mailbox, draft)
+            outgoing = tasks.send(current_user, mailbox, draft)
             return redirect(url_for("sending.outgoing", outgoing_id=outgoing.id), 303)
     status = 422 if request.method == "POST" else 200
     return (
@@ -86,7 +86,7 @@ def test_message(mailbox_id: int):
         abort(404)
     if not TestMessageForm().validate_on_submit():
         return redirect_to(request.referrer or url_for("mailboxes.show"))
-    message = service.queue_round_trip(current_user, mailbox)
+    message = tasks.send_round_trip(current_user, mailbox)
     if is_htmx_request():
         return render_template("sending/_status.html", message=message, finished=False)
     return redirect(url_for("sending.outgoing", outgoing_id=message.id), 303)
@@ -158,7 +158,9 @@ def _too_large(limit_mb: int):
 
 
 def _label(mailbox) -> str:
-    return f"{mailbox.label} <{mailbox.address}>" if mailbox.label and mailbox.label != mailbox.address else mailbox.address
+    if mailbox.label and mailbox.label != mailbox.address:
+        return f"{mailbox.label} <{mailbox.address}>"
+    return mailbox.address
 
 
 def _number(text: str) -> int | None:

@@ -173,10 +173,8 @@ def build(mailbox: Mailbox, draft: Draft, sender_name: str = "") -> tuple[bytes,
     return mail.as_bytes(), message_id
 
 
-def queue(user: SignedInUser, mailbox: Mailbox, draft: Draft, purpose: str = COMPOSED) -> OutgoingMessage:
-    """Build the draft, store it in the outbox, commit, and put its delivery on the worker's queue."""
-    from . import tasks  # the tasks call this module: imported here so that neither waits for the other
-
+def store(user: SignedInUser, mailbox: Mailbox, draft: Draft, purpose: str = COMPOSED) -> OutgoingMessage:
+    """Build the draft and store it in the outbox, queued, committed."""
     raw, message_id = build(mailbox, draft, sender_name=mailbox.label if mailbox.kind == "system" else "")
     outgoing = OutgoingMessage(
         mailbox_id=mailbox.id,
@@ -192,18 +190,16 @@ def queue(user: SignedInUser, mailbox: Mailbox, draft: Draft, purpose: str = COM
     )
     db.session.add(outgoing)
     db.session.commit()
-    tasks.send_outgoing.enqueue(outgoing.id)
     return outgoing
 
 
-def queue_round_trip(user: SignedInUser, mailbox: Mailbox) -> OutgoingMessage:
-    """Queue "Send a test message to myself": from the mailbox to its own address, then watched for."""
-    draft = Draft(
+def round_trip_draft(mailbox: Mailbox) -> Draft:
+    """Return the draft of "Send a test message to myself": from the mailbox to its own address."""
+    return Draft(
         to=[mailbox.address],
         subject="oroflask test message",
         body="This message was sent to check that this mailbox sends and receives mail. It can be deleted.",
     )
-    return queue(user, mailbox, draft, purpose=ROUND_TRIP)
 
 
 def finished(outgoing: OutgoingMessage) -> bool:

@@ -3,8 +3,11 @@ while the mailbox is over its rate limit or after a temporary refusal."""
 
 from flask import current_app
 
+from ..auth.access import SignedInUser
+from ..mailboxes.models import Mailbox
 from ..worker import queue_of, task
 from . import service
+from .models import COMPOSED, ROUND_TRIP, OutgoingMessage
 
 
 @task()
@@ -14,3 +17,17 @@ def send_outgoing(outgoing_id: int) -> None:
     if delay is not None:
         wrapper = queue_of(current_app._get_current_object()).wrappers[send_outgoing.name]
         wrapper.schedule(args=(outgoing_id,), delay=delay)
+
+
+def send(user: SignedInUser, mailbox: Mailbox, draft: service.Draft) -> OutgoingMessage:
+    """Store the draft in the outbox and put its delivery on the worker's queue."""
+    outgoing = service.store(user, mailbox, draft, COMPOSED)
+    send_outgoing.enqueue(outgoing.id)
+    return outgoing
+
+
+def send_round_trip(user: SignedInUser, mailbox: Mailbox) -> OutgoingMessage:
+    """Queue the mailbox's test message to itself; the task then waits for it in the Inbox."""
+    outgoing = service.store(user, mailbox, service.round_trip_draft(mailbox), ROUND_TRIP)
+    send_outgoing.enqueue(outgoing.id)
+    return outgoing
