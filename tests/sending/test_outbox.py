@@ -8,9 +8,12 @@ import pytest
 from sqlalchemy import select
 
 from oroflask.database import utcnow
+from oroflask.connection.models import MicrosoftGrant
 from oroflask.extensions import db
+from oroflask.mailboxes.models import Mailbox
 from oroflask.sending import service
 from oroflask.sending.models import OutgoingMessage
+from oroflask.worker import queue_of
 from tests.conftest import csrf_token
 from tests.dovecot.fixtures import ADELE, ALEX
 from tests.mailboxes.conftest import htmx, run_queued
@@ -168,3 +171,32 @@ def test_a_mailbox_or_message_the_user_may_not_use_is_not_found(app, browser, ma
         COMPOSE, data={"csrf_token": csrf_token(admin_client, COMPOSE), "mailbox": str(mailbox_id), "to": ADELE}
     )
     assert forged.status_code == 422
+
+
+def test_a_temporary_refusal_puts_the_task_back_on_the_queues_schedule(app, browser, mailbox_id, smtp_stand_in):
+    server = smtp_stand_in(answers={"MAIL": ["421 4.3.2 Service not available, closing transmission channel"]})
+    app.config.update(MICROSOFT_SMTP_HOST="127.0.0.1", MICROSOFT_SMTP_PORT=server.port, MICROSOFT_SMTP_SECURITY="none")
+    outgoing_id = outgoing_id_of(send(browser, mailbox_id, to=ADELE))
+
+    run_queued(app)
+
+    # Huey holds a task whose time has not come in its schedule, not in the queue.
+    scheduled = queue_of(app).huey.scheduled()
+    assert [task.args for task in scheduled] == [(outgoing_id,)]
+    assert stored(app, outgoing_id).state == "queued"
+
+
+def test_a_refused_token_is_refreshed_once_then_the_refusal_explained(app, browser, mailbox_id, smtp_stand_in):
+    server = smtp_stand_in(answers={"AUTH": ["535 5.7.3 Authentication unsuccessful [MW4PR03CA0001]"]})
+    app.config.update(MICROSOFT_SMTP_HOST="127.0.0.1", MICROSOFT_SMTP_PORT=server.port, MICROSOFT_SMTP_SECURITY="none")
+    outgoing_id = outgoing_id_of(send(browser, mailbox_id, to=ADELE))
+    with app.app_context():
+        grant_id = db.session.get(Mailbox, mailbox_id).grant_id
+        refreshed_before = db.session.get(MicrosoftGrant, grant_id).refreshed_at
+
+    run_queued(app)
+
+    message = stored(app, outgoing_id)
+    assert message.state == "failed" and message.error_code == "smtp_auth_failed"
+    with app.app_context():
+        assert db.session.get(MicrosoftGrant, grant_id).refreshed_at != refreshed_before
