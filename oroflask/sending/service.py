@@ -26,7 +26,7 @@ from ..connection import tokens
 from ..database import utcnow
 from ..extensions import db
 from ..failures import EXPLAINED, explain
-from ..mailboxes.models import Mailbox
+from ..mailboxes.models import SYSTEM, Mailbox
 from ..mailboxes.system_service import readable_mailboxes
 from ..mailservers import ImapSession, MailServerError, send_message
 from ..mailservers.errors import TEMPORARY_KINDS
@@ -175,7 +175,7 @@ def build(mailbox: Mailbox, draft: Draft, sender_name: str = "") -> tuple[bytes,
 
 def store(user: SignedInUser, mailbox: Mailbox, draft: Draft, purpose: str = COMPOSED) -> OutgoingMessage:
     """Build the draft and store it in the outbox, queued, committed."""
-    raw, message_id = build(mailbox, draft, sender_name=mailbox.label if mailbox.kind == "system" else "")
+    raw, message_id = build(mailbox, draft, sender_name=mailbox.label if mailbox.kind == SYSTEM else "")
     outgoing = OutgoingMessage(
         mailbox_id=mailbox.id,
         sender_id=user.id,
