@@ -36,6 +36,7 @@ TEXT_KEYS = (
     "MICROSOFT_SMTP_HOST",
     "MICROSOFT_SMTP_SECURITY",
     "MAIL_CA_FILE",
+    "SENT_COPY",
 )
 # The mail servers that mailboxes are checked (and later synced) with, by protocol: the keys
 # MICROSOFT_<PROTOCOL>_HOST, _PORT and _SECURITY.
@@ -57,9 +58,11 @@ POSITIVE_NUMBERS = (
     "SYNC_BATCH_BYTES",
     "SYNC_PIPELINE",
     "SYNC_IDLE_MINUTES",
+    "MAIL_ATTACHMENT_MAX_MB",
 )
 # Exchange Online ends an IDLE after 29 minutes: the push renews it sooner.
 MAX_IDLE_MINUTES = 28
+SENT_COPIES = ("server", "append")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # The X-Forwarded-* headers that OROFLASK_PROXY_FIX counts hops of, as Werkzeug's ProxyFix names
 # them. A bare number trusts only the two that every proxy sets (For, Proto): a proxy that passes
@@ -132,6 +135,12 @@ def defaults(instance_path: str) -> dict:
         # it arrives; each IDLE is renewed after SYNC_IDLE_MINUTES.
         "SYNC_PUSH": True,
         "SYNC_IDLE_MINUTES": 25,
+        # Sending: the attachments of one message at most, in megabytes; and where a copy of what is
+        # sent is kept: "server" leaves it to the server (Exchange Online saves what SMTP AUTH
+        # submits in the signed-in account's Sent Items), "append" stores one in the Sent folder over
+        # IMAP, for servers that keep none (Dovecot, most others).
+        "MAIL_ATTACHMENT_MAX_MB": 25,
+        "SENT_COPY": "server",
     }
 
 
@@ -184,6 +193,10 @@ def finalize(app: Flask) -> None:
     ca_file = app.config["MAIL_CA_FILE"]
     if ca_file and not os.path.isfile(ca_file):
         raise ValueError(f"MAIL_CA_FILE must name a readable certificate file, not {ca_file!r}")
+    sent_copy = app.config["SENT_COPY"].strip().lower()
+    if sent_copy not in SENT_COPIES:
+        raise ValueError(f"SENT_COPY must be one of {', '.join(SENT_COPIES)}, not {sent_copy!r}")
+    app.config["SENT_COPY"] = sent_copy
     level = app.config["LOG_LEVEL"].strip().upper()
     if level not in LOG_LEVELS:
         raise ValueError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {level!r}")

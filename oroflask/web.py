@@ -74,10 +74,19 @@ FORM_ENCODINGS = frozenset(("application/x-www-form-urlencoded", "multipart/form
 FORM_METHODS = frozenset(("POST", "PUT", "PATCH", "DELETE"))
 
 
+def accepts_files(view):
+    """Let a view take files in a multipart form; it sets request.max_content_length before it reads them."""
+    view.accepts_files = True
+    return view
+
+
 def _forms_only():
-    """Refuse a body that is not a form of text fields: JSON, other types, or a file."""
+    """Refuse a body that is not a form of text fields: JSON, other types, or a file (but where a view takes files)."""
     if request.method not in FORM_METHODS or request.routing_exception is not None:
         return
+    view = current_app.view_functions.get(request.endpoint)
+    if getattr(view, "accepts_files", False) and request.mimetype == "multipart/form-data":
+        return  # read by the view, under the limit it sets first
     if request.mimetype in FORM_ENCODINGS:
         if request.files:
             abort(415)

@@ -11,7 +11,9 @@ audit-log-phone.png); then My mailbox connected in the sign-in popup, with the f
 listed, at both widths (mailbox.png, mailbox-phone.png); last, System › Email › System mailboxes
 with a shared mailbox connected by a delegate and one whose grant ended, and the shared
 mailbox's page after a passed check, at both widths (system-mailboxes.png,
-system-mailboxes-phone.png, system-mailbox.png, system-mailbox-phone.png):
+system-mailboxes-phone.png, system-mailbox.png, system-mailbox-phone.png); then the compose page
+filled in, at both widths (compose.png, compose-phone.png), and a sent message and one refused
+with Send As denied (compose-sent.png, compose-refused.png):
 
     .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
 """
@@ -30,6 +32,7 @@ from oroflask.auth.models import User  # noqa: E402
 from oroflask.database import utcnow  # noqa: E402
 from oroflask.extensions import db  # noqa: E402
 from oroflask.mailboxes.models import SYSTEM, Mailbox  # noqa: E402
+from oroflask.sending.models import OutgoingMessage  # noqa: E402
 from tests.browser.harness import (  # noqa: E402
     ADMIN,
     CHROMIUM,
@@ -73,6 +76,10 @@ def main() -> None:
             photograph_system_mailboxes(browser.new_page(viewport=PHONE), live, out / "system-mailboxes-phone.png")
             photograph_system_mailbox(browser.new_page(viewport=DESKTOP), live, sales, out / "system-mailbox.png")
             photograph_system_mailbox(browser.new_page(viewport=PHONE), live, sales, out / "system-mailbox-phone.png")
+            photograph_compose(browser.new_page(viewport=DESKTOP), live, out / "compose.png")
+            photograph_compose(browser.new_page(viewport=PHONE), live, out / "compose-phone.png")
+            photograph_outgoing(browser.new_page(viewport=DESKTOP), live, SENT_MESSAGE, out / "compose-sent.png")
+            photograph_outgoing(browser.new_page(viewport=DESKTOP), live, REFUSED_MESSAGE, out / "compose-refused.png")
         finally:
             browser.close()
     print(f"Screenshots written to {out}/")
@@ -230,6 +237,50 @@ def photograph_system_mailbox(page, live, sales: str, path: Path) -> None:
     sign_in(page, live)
     page.goto(live.address(sales))
     expect(page.get_by_role("button", name="Save folders")).to_be_visible()
+    shoot(page, path)
+
+
+def photograph_compose(page, live, path: Path) -> None:
+    sign_in(page, live)
+    page.goto(live.address("/mail/compose"))
+    page.get_by_label("To", exact=True).fill("Alex Wilber <alex@contoso.onmicrosoft.com>")
+    page.get_by_label("Cc", exact=True).fill("lee@contoso, lee@contoso.onmicrosoft.com")
+    page.get_by_label("Subject").fill("Quarterly figures")
+    page.get_by_label("Message").fill("Hello Alex,\n\nHere are the figures we spoke of.\n\nAdele")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator("#cc-error")).to_be_visible()
+    shoot(page, path)
+
+
+# Outgoing messages as the worker leaves them: sent, and refused by Exchange for want of Send As.
+SENT_MESSAGE = {"state": "sent", "subject": "Quarterly figures"}
+REFUSED_MESSAGE = {
+    "state": "failed",
+    "subject": "Offer for Contoso",
+    "error_title": "adele@contoso.onmicrosoft.com may not send as sales@contoso.onmicrosoft.com",
+    "error_cause": "Microsoft 365 answered 554 5.2.252 SendAsDenied: the account that signed in has no Send As "
+    "permission on the address the message is sent from.",
+    "error_action": "Give the account Send As on the sending mailbox: Add-RecipientPermission -Identity "
+    "sales@contoso.onmicrosoft.com -Trustee adele@contoso.onmicrosoft.com -AccessRights SendAs.",
+    "error_code": "smtp_send_as_denied",
+    "error_server_said": "554 5.2.252 SendAsDenied; adele@contoso.onmicrosoft.com not allowed to send as "
+    "sales@contoso.onmicrosoft.com; STOREDRV.Submission.Exception:SendAsDeniedException.MapiExceptionSendAsDenied",
+}
+
+
+def photograph_outgoing(page, live, fields: dict, path: Path) -> None:
+    with live.app.app_context():
+        mailbox = db.session.execute(select(Mailbox).where(Mailbox.kind != SYSTEM)).scalars().first()
+        message = OutgoingMessage(
+            mailbox_id=mailbox.id, message_id="shot@contoso.onmicrosoft.com", recipients=["alex@contoso.onmicrosoft.com"],
+            raw=b"", attempts=1, sent_at=utcnow(), **fields,
+        )
+        db.session.add(message)
+        db.session.commit()
+        outgoing_id = message.id
+    sign_in(page, live)
+    page.goto(live.address(f"/mail/outbox/{outgoing_id}"))
+    expect(page.locator("#outgoing-state")).to_be_visible()
     shoot(page, path)
 
 

@@ -97,8 +97,8 @@ def instructions(app: Flask, base_url: str) -> str:
         "",
         "Shared mailboxes (opened with the token of an account that has Full Access):",
         *(
-            f"  {mailbox.name} <{mailbox.email}>, Full Access: {', '.join(mailbox.full_access) or 'nobody'}"
-            f"{_switched_off(mailbox)}"
+            f"  {mailbox.name} <{mailbox.email}>, Full Access: {', '.join(mailbox.full_access) or 'nobody'}, "
+            f"Send As: {', '.join(mailbox.send_as) or 'nobody'}{_switched_off(mailbox)}"
             for mailbox in directory.shared_mailboxes
         ),
         "",

@@ -148,7 +148,8 @@ def introspect():
 
     With "mailbox" (an address) and "protocol" ("imap" or "smtp"), also whether the token may open
     that mailbox: its owner's own, or a shared mailbox the owner has Full Access to, with the
-    protocol enabled for it and the protocol's permission granted.
+    protocol enabled for it and the protocol's permission granted; and whether it may send as that
+    address (its own, or a shared mailbox's it has Send As on), which Exchange decides per message.
     """
     body = _json_object()
     access_token, mailbox = _text(body, "access_token"), _text(body, "mailbox")
@@ -176,7 +177,8 @@ def introspect():
             else "app-only token"
         )
         address = mailbox.strip().lower()
-        answer["mailbox"] = {"address": address, "allowed": refusal is None, "refusal": refusal}
+        send_as = issued.user is not None and provider.directory.may_send_as(issued.user, mailbox)
+        answer["mailbox"] = {"address": address, "allowed": refusal is None, "refusal": refusal, "send_as": send_as}
     return jsonify(answer)
 
 

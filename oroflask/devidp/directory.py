@@ -56,13 +56,15 @@ DEFAULT_CONFIG = {
             "imap_enabled": False,
         },
     ],
-    # Mailboxes nobody signs in to; the accounts in full_access open them with their own tokens.
+    # Mailboxes nobody signs in to; the accounts in full_access open them with their own tokens,
+    # and those in send_as may send mail from their address.
     "shared_mailboxes": [
         {
             "email": "sales@contoso.onmicrosoft.com",
             "name": "Sales",
             "tenant": DEFAULT_TENANT_ID,
             "full_access": ["adele@contoso.onmicrosoft.com"],
+            "send_as": ["adele@contoso.onmicrosoft.com"],
         },
     ],
     "expires_in": 3599,
@@ -118,12 +120,14 @@ class User:
 
 @dataclass(frozen=True)
 class SharedMailbox:
-    """A mailbox without an account of its own, opened by the users given Full Access to it."""
+    """A mailbox without an account of its own, opened by the users given Full Access to it, and
+    sent from by those given Send As."""
 
     email: str
     name: str
     tenant: str
     full_access: tuple[str, ...]
+    send_as: tuple[str, ...] = ()
     imap_enabled: bool = True
     smtp_auth_enabled: bool = True
 
@@ -249,6 +253,14 @@ class Directory:
             return "permission not granted"
         return None
 
+    def may_send_as(self, owner: User, address: str) -> bool:
+        """Tell whether a token of `owner` may send mail from `address`: its own, or one it has Send As on."""
+        address = address.strip().lower()
+        if address == owner.email:
+            return True
+        mailbox = next((m for m in self.shared_mailboxes if m.email == address), None)
+        return mailbox is not None and owner.email in mailbox.send_as
+
     def accounts(self, path: TenantPath) -> tuple[User, ...]:
         """Return the users who may sign in at this tenant path."""
         if path.tenant:
@@ -303,14 +315,15 @@ def _user(entry: dict) -> User:
 
 
 def _shared_mailbox(entry: dict) -> SharedMailbox:
-    full_access = entry.get("full_access", ())
-    if isinstance(full_access, str):
-        raise ValueError("full_access is a list of the users' email addresses")
+    full_access, send_as = entry.get("full_access", ()), entry.get("send_as", ())
+    if isinstance(full_access, str) or isinstance(send_as, str):
+        raise ValueError("full_access and send_as are lists of the users' email addresses")
     return SharedMailbox(
         email=entry["email"].lower(),
         name=entry.get("name") or entry["email"],
         tenant=_guid(entry["tenant"], "A shared mailbox's tenant"),
         full_access=tuple(email.lower() for email in full_access),
+        send_as=tuple(email.lower() for email in send_as),
         imap_enabled=bool(entry.get("imap_enabled", True)),
         smtp_auth_enabled=bool(entry.get("smtp_auth_enabled", True)),
     )

@@ -9,7 +9,7 @@ from .errors import MailServerError
 from .folders import Folder
 from .imap import ImapCheck, check_imap
 from .session import FetchedMessage, FolderState, ImapSession, RemapKey
-from .smtp import SmtpCheck, check_smtp
+from .smtp import SmtpCheck, SmtpSent, check_smtp, send_message
 
 __all__ = [
     "MICROSOFT_IMAP",
@@ -23,7 +23,9 @@ __all__ = [
     "MailServerError",
     "RemapKey",
     "SmtpCheck",
+    "SmtpSent",
     "check_imap",
     "check_smtp",
+    "send_message",
     "xoauth2",
 ]

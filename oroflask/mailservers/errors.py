@@ -115,13 +115,25 @@ EXPLANATIONS = {
         reconnect_needed=True,
     ),
     "smtp_send_as_denied": Explanation(
-        "{address} may not send as this sender",
+        "{trustee} may not send as {sender}",
         "Microsoft 365 answered 554 5.2.252 SendAsDenied: the account that signed in has no Send As "
         "permission on the address the message is sent from.",
         "Give the account Send As on the sending mailbox: Microsoft 365 admin center › Teams & groups › "
         "Shared mailboxes › the mailbox › Send as, or in Exchange Online PowerShell: "
-        "Add-RecipientPermission -Identity {sender} -Trustee {address} -AccessRights SendAs. "
+        "Add-RecipientPermission -Identity {sender} -Trustee {trustee} -AccessRights SendAs. "
         "Or send from the signed-in account's own address.",
+    ),
+    "smtp_recipient_refused": Explanation(
+        "The SMTP server refused the recipient {recipient}",
+        "It answered with a permanent error for this address: it may be mistyped, not exist, or not "
+        "accept mail from {address}. Nothing was sent to anyone.",
+        "Check the address {recipient}, correct or remove it, and send again.",
+    ),
+    "smtp_message_too_large": Explanation(
+        "The message is too large for the SMTP server",
+        "The server takes messages of at most {limit}; this one is {size} once encoded for sending "
+        "(attachments grow by a third).",
+        "Send fewer or smaller attachments, or share large files by a link.",
     ),
     "smtp_no_xoauth2": Explanation(
         "The SMTP server {host} does not offer sign-in with Microsoft (XOAUTH2)",
@@ -195,10 +207,14 @@ USUAL = {IMAP: "outlook.office365.com, port 993, TLS", SMTP: "smtp.office365.com
 # Anything that looks like a token: a run of 32 or more base64 or base64url characters, with the
 # dot-joined parts around it (a JWT). Host names keep their short dot-separated labels.
 TOKEN_LIKE = re.compile(r"(?:[A-Za-z0-9+/_~-]+\.)*[A-Za-z0-9+/_~-]{32,}(?:\.[A-Za-z0-9+/_~-]+)*={0,2}")
-SEND_AS_SENDER = re.compile(r"not allowed to send as (\S+@[^\s\]]+)", re.IGNORECASE)
+SEND_AS = re.compile(r"(?:(\S+@[^\s;]+) )?not allowed to send as (\S+@[^\s\];]+)", re.IGNORECASE)
 BACKOFF = re.compile(r"Suggested Backoff Time:\s*(\d+)\s*milliseconds", re.IGNORECASE)
 # Exchange: "AUTHENTICATE failed."; Dovecot: "[AUTHENTICATIONFAILED] Authentication failed."
 AUTHENTICATION_FAILED = re.compile(r"AUTHENTICATE failed|AUTHENTICATIONFAILED", re.IGNORECASE)
+
+
+# Refusals that pass by themselves: sending them again later may work.
+TEMPORARY_KINDS = frozenset({"smtp_try_later", "timeout", "connection_closed", "network", "connection_refused"})
 
 
 class MailServerError(Exception):
@@ -246,6 +262,10 @@ def explain(
     detail: str = "",
     seconds: float | None = None,
     sender: str = "SENDER-ADDRESS",
+    trustee: str = "",
+    recipient: str = "",
+    size: int | None = None,
+    limit: int | None = None,
 ) -> MailServerError:
     """Return the error of this kind, its words filled in and the server's line cleaned of secrets."""
     words = EXPLANATIONS[kind]
@@ -259,6 +279,10 @@ def explain(
         "detail": redact(detail, secrets) or "no detail",
         "seconds": f"{seconds:g}" if seconds is not None else "",
         "sender": sender,
+        "trustee": trustee or address,
+        "recipient": recipient,
+        "size": megabytes(size),
+        "limit": megabytes(limit),
     }
     return MailServerError(
         protocol,
@@ -273,13 +297,27 @@ def explain(
 
 
 def smtp_refusal(
-    endpoint: Endpoint, address: str, code: int, words: str, secrets: Iterable[str] = ()
+    endpoint: Endpoint,
+    address: str,
+    code: int,
+    words: str,
+    secrets: Iterable[str] = (),
+    *,
+    recipient: str = "",
+    size: int | None = None,
 ) -> MailServerError:
-    """Return the explained error of an SMTP reply, from the check or from sending a message."""
+    """Return the explained error of an SMTP reply, from the check or from sending a message.
+
+    `recipient` names the address a RCPT TO was refused for; `size` is the message's, for a
+    refusal of its size.
+    """
     words = " ".join(words.split())
     kind = smtp_kind(code, words)
-    # Exchange names the refused sender: "SendAsDenied; ME not allowed to send as SENDER".
-    sender = SEND_AS_SENDER.search(words)
+    if kind == "smtp_refused" and recipient:
+        kind = "smtp_recipient_refused"
+    # Exchange names the signed-in account and the refused sender: "SendAsDenied; ME not allowed
+    # to send as SENDER".
+    send_as = SEND_AS.search(words)
     return explain(
         SMTP,
         kind,
@@ -287,8 +325,18 @@ def smtp_refusal(
         address,
         server_said=f"{code} {words}",
         secrets=secrets,
-        sender=sender[1] if sender else "SENDER-ADDRESS",
+        sender=send_as[2] if send_as else "SENDER-ADDRESS",
+        trustee=send_as[1] if send_as and send_as[1] else address,
+        recipient=recipient,
+        size=size,
     )
+
+
+def megabytes(size: int | None) -> str:
+    """Return a size in bytes as people read it: "25 MB", "1.5 MB", or "an unknown size"."""
+    if size is None:
+        return "an unknown size"
+    return f"{size / 1_000_000:.1f}".removesuffix(".0") + " MB"
 
 
 def secrets_of(access_token: str, initial_response: str) -> tuple[str, ...]:
@@ -328,6 +376,9 @@ def smtp_kind(code: int, server_said: str) -> str:
         return "smtp_auth_failed"
     if "5.2.252" in server_said or "SendAsDenied" in server_said:
         return "smtp_send_as_denied"
+    # 552 5.2.2 is a full mailbox; 552 alone or 5.3.4 is the message's size.
+    if "5.3.4" in server_said or (code == 552 and "5.2.2" not in server_said):
+        return "smtp_message_too_large"
     if 400 <= code < 500:
         return "smtp_try_later"
     return "smtp_refused"

@@ -342,6 +342,18 @@ class ImapSession:
 
         return self._run(idling)
 
+    def append(self, folder: str, flags: Sequence[str], date: datetime | None, message: bytes) -> None:
+        """Store `message` in `folder` with the given flags and internal date (APPEND)."""
+
+        def appending():
+            self.commands["APPEND"] += 1
+            flag_list = f"({' '.join(flags)})" if flags else None
+            when = imaplib.Time2Internaldate(date) if date is not None else None
+            self._check(*self._imap.append(quote(name), flag_list, when, message))
+
+        name = folder
+        self._run(appending)
+
     def noop(self) -> None:
         """Ask the server for nothing, to keep the connection and learn of changes."""
         self.commands["NOOP"] += 1

@@ -1,15 +1,21 @@
-"""Check SMTP submission: EHLO, STARTTLS, EHLO, AUTH XOAUTH2, QUIT. Nothing is sent."""
+"""SMTP submission with XOAUTH2: check a sign-in (EHLO, STARTTLS, EHLO, AUTH, QUIT; nothing is
+sent), or send a message."""
 
 import logging
 import smtplib
 import socket
 import ssl
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from .endpoints import CONNECT_TIMEOUT, DEADLINE, READ_TIMEOUT, Deadline, Endpoint, tls_context, xoauth2
 from .errors import SMTP, MailServerError, explain, network_refusal, secrets_of, smtp_refusal
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
+# Sending a message of tens of megabytes over a slow uplink takes longer than a check.
+SEND_DEADLINE = 300.0
 
 
 @dataclass(frozen=True)
@@ -21,6 +27,16 @@ class SmtpCheck:
     extensions: dict[str, str]
     auth_mechanisms: tuple[str, ...]
     size_limit: int | None
+
+
+@dataclass(frozen=True)
+class SmtpSent:
+    """A message the server accepted: from whom, to whom, its size and the server's answer to DATA."""
+
+    address: str
+    recipients: tuple[str, ...]
+    size: int
+    server_said: str
 
 
 class _XOAuth2:
@@ -56,6 +72,91 @@ def check_smtp(
     deadline: float = DEADLINE,
 ) -> SmtpCheck:
     """Sign in to SMTP submission as `address` with the token and quit; raise MailServerError if refused."""
+
+    def signed_in(server: smtplib.SMTP, refusal) -> SmtpCheck:
+        extensions = dict(server.esmtp_features)
+        mechanisms = tuple(extensions.get("auth", "").upper().split())
+        _quit(server)
+        return SmtpCheck(address, endpoint, extensions, mechanisms, _size_limit(extensions))
+
+    check = _signed_in(
+        endpoint, address, access_token, signed_in,
+        ca_file=ca_file, connect_timeout=connect_timeout, read_timeout=read_timeout, deadline=deadline,
+    )
+    logger.info("SMTP check of %s at %s: signed in", address, endpoint)
+    return check
+
+
+def send_message(
+    endpoint: Endpoint,
+    address: str,
+    access_token: str,
+    message: bytes,
+    recipients: Sequence[str],
+    *,
+    ca_file: str | None = None,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    read_timeout: float = READ_TIMEOUT,
+    deadline: float = SEND_DEADLINE,
+) -> SmtpSent:
+    """Sign in as `address` and send `message` from it to `recipients`; raise MailServerError if refused.
+
+    All or nothing: every recipient is offered before DATA, and one refused (5xx or 4xx) ends the
+    transaction before the message goes, naming that recipient. A message larger than the
+    server's SIZE is refused before it is sent.
+    """
+    if not recipients:
+        raise ValueError("a message needs at least one recipient")
+
+    def signed_in(server: smtplib.SMTP, refusal) -> SmtpSent:
+        limit = _size_limit(dict(server.esmtp_features))
+        if limit is not None and len(message) > limit:
+            raise refusal("smtp_message_too_large", size=len(message), limit=limit)
+        options = [f"SIZE={len(message)}"] if server.has_extn("size") else []
+        if server.has_extn("8bitmime"):
+            options.append("BODY=8BITMIME")
+        code, reply = server.mail(address, options)
+        if code != 250:
+            raise smtplib.SMTPSenderRefused(code, reply, address)
+        for recipient in recipients:
+            code, reply = server.rcpt(recipient)
+            if code not in (250, 251):
+                raise _RecipientRefused(code, reply, recipient)
+        code, reply = server.data(message)
+        if code != 250:
+            raise smtplib.SMTPDataError(code, reply)
+        _quit(server)
+        return SmtpSent(address, tuple(recipients), len(message), _text(reply))
+
+    sent = _signed_in(
+        endpoint, address, access_token, signed_in, size=len(message),
+        ca_file=ca_file, connect_timeout=connect_timeout, read_timeout=read_timeout, deadline=deadline,
+    )
+    logger.info("SMTP: sent %s bytes from %s to %s recipients", sent.size, address, len(sent.recipients))
+    return sent
+
+
+class _RecipientRefused(smtplib.SMTPResponseException):
+    """One RCPT TO refused, with the address it was for."""
+
+    def __init__(self, code: int, reply: bytes, recipient: str):
+        super().__init__(code, reply)
+        self.recipient = recipient
+
+
+def _signed_in(
+    endpoint: Endpoint,
+    address: str,
+    access_token: str,
+    work: Callable[[smtplib.SMTP, Callable[..., MailServerError]], T],
+    *,
+    size: int | None = None,
+    ca_file: str | None,
+    connect_timeout: float,
+    read_timeout: float,
+    deadline: float,
+) -> T:
+    """Connect, secure and sign in as `address`, then return `work(server, refusal)`; every failure explained."""
     initial_response = xoauth2(address, access_token)
     secrets = secrets_of(access_token, initial_response)
     context = tls_context(ca_file)
@@ -92,11 +193,7 @@ def check_smtp(
             if "XOAUTH2" not in mechanisms:
                 raise refusal("smtp_no_xoauth2", server_said=f"AUTH {' '.join(mechanisms)}".strip())
             server.auth("XOAUTH2", _XOAuth2(initial_response), initial_response_ok=False)
-            extensions = dict(server.esmtp_features)
-            try:
-                server.quit()
-            except (smtplib.SMTPException, OSError):
-                pass  # signed in is what was checked; a server that hangs up on QUIT is no failure
+            result = work(server, refusal)
     # Each failure is raised outside its except clause: no exception that might quote a token rides
     # along as the new one's context.
     except MailServerError as error:
@@ -105,7 +202,10 @@ def check_smtp(
         if limit.expired:
             failure = refusal("timeout", seconds=limit.elapsed())
         else:
-            failure = smtp_refusal(endpoint, address, error.smtp_code, _text(error.smtp_error), secrets)
+            failure = smtp_refusal(
+                endpoint, address, error.smtp_code, _text(error.smtp_error), secrets,
+                recipient=getattr(error, "recipient", ""), size=size,
+            )
     except smtplib.SMTPServerDisconnected as error:
         # smtplib reports a read time-out as a disconnection.
         timed_out = limit.expired or "timed out" in str(error)
@@ -122,8 +222,14 @@ def check_smtp(
             server.close()
     if failure is not None:
         raise failure
-    logger.info("SMTP check of %s at %s: signed in", address, endpoint)
-    return SmtpCheck(address, endpoint, extensions, mechanisms, _size_limit(extensions))
+    return result
+
+
+def _quit(server: smtplib.SMTP) -> None:
+    try:
+        server.quit()
+    except (smtplib.SMTPException, OSError):
+        pass  # what was asked is done; a server that hangs up on QUIT is no failure
 
 
 def _ehlo(server: smtplib.SMTP) -> None:

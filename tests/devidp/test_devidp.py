@@ -931,10 +931,12 @@ def test_introspection_tells_which_mailboxes_a_token_may_open(http, base_url):
     lee = tokens(http, base_url, email="lee@contoso.onmicrosoft.com")["access_token"]
 
     assert may_open(http, base_url, adele, "Adele@contoso.onmicrosoft.com") == {
-        "address": "adele@contoso.onmicrosoft.com", "allowed": True, "refusal": None,
+        "address": "adele@contoso.onmicrosoft.com", "allowed": True, "refusal": None, "send_as": True,
     }
     assert may_open(http, base_url, adele, "sales@contoso.onmicrosoft.com")["allowed"] is True
     assert may_open(http, base_url, alex, "sales@contoso.onmicrosoft.com")["refusal"] == "no Full Access"
+    assert may_open(http, base_url, adele, "sales@contoso.onmicrosoft.com", "smtp")["send_as"] is True
+    assert may_open(http, base_url, alex, "sales@contoso.onmicrosoft.com", "smtp")["send_as"] is False
     assert may_open(http, base_url, alex, "adele@contoso.onmicrosoft.com")["refusal"] == (
         "another user's mailbox"
     )

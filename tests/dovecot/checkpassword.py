@@ -1,5 +1,7 @@
 """Dovecot's checkpassword for XOAUTH2: ask the local identity provider whether the token may open
-the mailbox being logged into, as Exchange Online decides.
+the mailbox being logged into, as Exchange Online decides. An SMTP login also records whether the
+token may send as that mailbox (smtp-logins/<mailbox>), for the relay to refuse a message sent
+without Send As as Exchange does.
 
 Dovecot writes "mailbox\0token\0" on file descriptor 3 (512 bytes at most) and sets SERVICE (imap,
 submission). Exit 1 refuses the login, 111 is a temporary failure; on success exec argv[1], the
@@ -45,6 +47,11 @@ def main() -> int:
     if not verdict.get("allowed"):
         print(f"{mailbox}: refused for {answer.get('email')}: {verdict.get('refusal')}", file=sys.stderr)
         return REFUSED
+    if protocol == "smtp":
+        # Exchange decides Send As per message, after DATA: the relay refuses by this record.
+        record = {"account": answer.get("email"), "send_as": bool(verdict.get("send_as"))}
+        with open(os.path.join(here, "smtp-logins", mailbox.lower()), "w", encoding="utf-8") as file:
+            json.dump(record, file)
     os.environ["USER"] = mailbox
     os.execv(sys.argv[1], sys.argv[1:])
 

@@ -28,12 +28,24 @@ ADELE = "adele@contoso.onmicrosoft.com"
 ALEX = "alex@contoso.onmicrosoft.com"
 LEE = "lee@contoso.onmicrosoft.com"  # IMAP disabled
 DIEGO = "diego@contoso.onmicrosoft.com"  # SMTP AUTH disabled
-SALES = "sales@contoso.onmicrosoft.com"  # shared; Adele has Full Access
+SALES = "sales@contoso.onmicrosoft.com"  # shared; Adele has Full Access and Send As
+HELPDESK = "helpdesk@contoso.onmicrosoft.com"  # shared; Adele and Alex have Full Access, only Adele Send As
 MAIL_SCOPES = "https://outlook.office.com/IMAP.AccessAsUser.All https://outlook.office.com/SMTP.Send"
 REDIRECT_URI = DEFAULT_CONFIG["clients"][0]["redirect_uris"][0]
 
-# The default directory, and one more user whose mailbox refuses SMTP AUTH.
+# The default directory, one more user whose mailbox refuses SMTP AUTH, and one more shared mailbox
+# that a delegate may open but not send from.
 MAIL_DIRECTORY = {
+    "shared_mailboxes": [
+        *DEFAULT_CONFIG["shared_mailboxes"],
+        {
+            "email": HELPDESK,
+            "name": "Helpdesk",
+            "tenant": DEFAULT_TENANT_ID,
+            "full_access": [ADELE, ALEX],
+            "send_as": [ADELE],
+        },
+    ],
     "users": [
         *DEFAULT_CONFIG["users"],
         {

@@ -133,14 +133,34 @@ def make_certificates(folder: Path) -> Path:
     return ca_file
 
 
-class IntoMailboxes:
-    """An aiosmtpd handler that delivers every message it gets into Dovecot over LMTP."""
+# Exchange Online's answer, after DATA, to a message sent from an address the account may not send as.
+SEND_AS_DENIED = (
+    "554 5.2.252 SendAsDenied; {account} not allowed to send as {sender}; "
+    "STOREDRV.Submission.Exception:SendAsDeniedException.MapiExceptionSendAsDenied; Failed to process "
+    "message due to a permanent exception with message [BeginDiagnosticData]Cannot submit message."
+    "[EndDiagnosticData]"
+)
 
-    def __init__(self, lmtp_port: int):
+
+class IntoMailboxes:
+    """An aiosmtpd handler that delivers every message it gets into Dovecot over LMTP.
+
+    Refuses, as Exchange does, a message whose sender's last SMTP login (recorded by
+    checkpassword.py in `logins`) was made with a token that may not send as it.
+    """
+
+    def __init__(self, lmtp_port: int, logins: Path):
         self.lmtp_port = lmtp_port
+        self.logins = logins
 
     async def handle_DATA(self, server, session, envelope) -> str:
         """Pass the message on to LMTP, and answer as LMTP did."""
+        sender = (envelope.mail_from or "").lower()
+        record = self.logins / sender
+        if sender and "/" not in sender and record.exists():
+            login = json.loads(record.read_text(encoding="utf-8"))
+            if not login["send_as"]:
+                return SEND_AS_DENIED.format(account=login["account"], sender=sender)
         try:
             with smtplib.LMTP("127.0.0.1", self.lmtp_port, timeout=10) as lmtp:
                 lmtp.sendmail(envelope.mail_from, envelope.rcpt_tos, envelope.original_content)
@@ -173,7 +193,9 @@ class Dovecot:
         self.ca_file = self.folder / "ca.pem"
         self.config = self.folder / "dovecot.conf"
         self.relay = Controller(
-            IntoMailboxes(self.lmtp_port), hostname="127.0.0.1", port=self.ports["relay_port"]
+            IntoMailboxes(self.lmtp_port, self.folder / "smtp-logins"),
+            hostname="127.0.0.1",
+            port=self.ports["relay_port"],
         )
 
     @property
@@ -222,9 +244,9 @@ class Dovecot:
         (self.folder / "checkpassword.json").write_text(
             json.dumps({"introspection_url": self.introspection_url}), encoding="utf-8"
         )
-        mail = self.folder / "mail"
-        mail.mkdir()
-        shutil.chown(mail, MAIL_USER, MAIL_USER)
+        for name in ("mail", "smtp-logins"):
+            (self.folder / name).mkdir()
+            shutil.chown(self.folder / name, MAIL_USER, MAIL_USER)
         # Dovecot's daemons keep the standard streams it was given: a pipe would never close.
         with open(self.folder / "startup.log", "w+", encoding="utf-8") as output:
             result = subprocess.run(

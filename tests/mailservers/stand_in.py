@@ -58,6 +58,7 @@ class StandIn(LoopbackServer):
         self.answers = answers or {}
         self.silent = silent
         self.hang_up = hang_up
+        self.messages: list[bytes] = []
 
 
 class _Conversation(socketserver.StreamRequestHandler):
@@ -117,7 +118,11 @@ class ImapConversation(_Conversation):
 
 
 class SmtpConversation(_Conversation):
-    """Exchange's SMTP submission without TLS: EHLO, AUTH XOAUTH2 after a 334, QUIT."""
+    """Exchange's SMTP submission without TLS: EHLO, AUTH XOAUTH2 after a 334, MAIL, RCPT, DATA, QUIT.
+
+    A whole command line ("RCPT TO:<x@y>") may be scripted as well as a command; "DATA END" is the
+    answer to a message's final dot. What was sent is kept in the server's `messages`.
+    """
 
     def converse(self) -> None:
         self.say(*self.server.answers.get("GREETING", [SMTP_GREETING]))
@@ -127,13 +132,25 @@ class SmtpConversation(_Conversation):
             if command == "AUTH":
                 self.say("334 ")
                 received = base64.b64decode(self.listen() or "").decode("utf-8", "replace")
-            scripted = self.server.answers.get(command)
+            whole = command + line[len(command):]
+            scripted = self.server.answers.get(whole, self.server.answers.get(command))
             if scripted is not None:
                 self.say(*(answer.format(received=received) for answer in scripted))
             elif command in ("EHLO", "HELO"):
                 self.say(*SMTP_EHLO)
             elif command == "AUTH":
                 self.say("235 2.7.0 Authentication successful")
+            elif command == "MAIL":
+                self.say("250 2.1.0 Sender OK")
+            elif command == "RCPT":
+                self.say("250 2.1.5 Recipient OK")
+            elif command == "DATA":
+                self.say("354 Start mail input; end with <CRLF>.<CRLF>")
+                lines = []
+                while (text := self.rfile.readline()) not in (b".\r\n", b""):
+                    lines.append(text)
+                self.server.messages.append(b"".join(lines))
+                self.say(*self.server.answers.get("DATA END", ["250 2.0.0 OK <x@outlook.com> [Hostname=MW4PR03]"]))
             elif command == "QUIT":
                 self.say("221 2.0.0 Service closing transmission channel")
                 return
