@@ -39,7 +39,7 @@ def create_app(test_config: dict | None = None, *, migrations: bool = True) -> F
     login_manager.init_app(app)
     encryption.init_app(app)
 
-    from . import account, audit, auth, connection, mailboxes, mailstore, settings, sync, users, worker  # noqa: F401
+    from . import account, audit, auth, connection, mail, mailboxes, mailstore, settings, sync, users, worker  # noqa: F401
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(account.bp)
@@ -50,5 +50,6 @@ def create_app(test_config: dict | None = None, *, migrations: bool = True) -> F
     app.register_blueprint(users.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(sync.bp)
+    app.register_blueprint(mail.bp)
     worker.init_app(app)
     return app
