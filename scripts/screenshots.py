@@ -11,14 +11,19 @@ audit-log-phone.png); then My mailbox connected in the sign-in popup, with the f
 listed, at both widths (mailbox.png, mailbox-phone.png); last, System › Email › System mailboxes
 with a shared mailbox connected by a delegate and one whose grant ended, and the shared
 mailbox's page after a passed check, at both widths (system-mailboxes.png,
-system-mailboxes-phone.png, system-mailbox.png, system-mailbox-phone.png):
+system-mailboxes-phone.png, system-mailbox.png, system-mailbox-phone.png); then Mail with the
+administrator's synced mail, a search and a conversation, at both widths (mail.png, mail-phone.png,
+mail-search.png, mail-conversation.png, mail-conversation-phone.png):
 
     .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
 """
 
 import argparse
 import sys
+from datetime import timedelta
+from email.message import EmailMessage
 from pathlib import Path
+from types import SimpleNamespace
 
 from playwright.sync_api import expect, sync_playwright
 from sqlalchemy import select, update
@@ -30,6 +35,8 @@ from oroflask.auth.models import User  # noqa: E402
 from oroflask.database import utcnow  # noqa: E402
 from oroflask.extensions import db  # noqa: E402
 from oroflask.mailboxes.models import SYSTEM, Mailbox  # noqa: E402
+from oroflask.mailstore import search, store  # noqa: E402
+from oroflask.mailstore.models import Message  # noqa: E402
 from tests.browser.harness import (  # noqa: E402
     ADMIN,
     CHROMIUM,
@@ -73,6 +80,12 @@ def main() -> None:
             photograph_system_mailboxes(browser.new_page(viewport=PHONE), live, out / "system-mailboxes-phone.png")
             photograph_system_mailbox(browser.new_page(viewport=DESKTOP), live, sales, out / "system-mailbox.png")
             photograph_system_mailbox(browser.new_page(viewport=PHONE), live, sales, out / "system-mailbox-phone.png")
+            conversation = store_mail(live)
+            photograph_mail(browser.new_page(viewport=DESKTOP), live, "/mail", out / "mail.png")
+            photograph_mail(browser.new_page(viewport=PHONE), live, "/mail", out / "mail-phone.png")
+            photograph_mail(browser.new_page(viewport=DESKTOP), live, "/mail?q=budget", out / "mail-search.png")
+            photograph_mail(browser.new_page(viewport=DESKTOP), live, conversation, out / "mail-conversation.png")
+            photograph_mail(browser.new_page(viewport=PHONE), live, conversation, out / "mail-conversation-phone.png")
         finally:
             browser.close()
     print(f"Screenshots written to {out}/")
@@ -230,6 +243,61 @@ def photograph_system_mailbox(page, live, sales: str, path: Path) -> None:
     sign_in(page, live)
     page.goto(live.address(sales))
     expect(page.get_by_role("button", name="Save folders")).to_be_visible()
+    shoot(page, path)
+
+
+MAIL = [
+    ("Megan Bowen <megan@contoso.com>", "Budget for the spring campaign", "Hi Adele,\n\nThe draft budget is in "
+     "the shared folder: https://contoso.example/budget\nCould you look at the travel lines before Friday?\n\nMegan"),
+    ("Adele Vance <adele@contoso.onmicrosoft.com>", "Re: Budget for the spring campaign",
+     "Looks fine to me; the hotel costs went down since last year.\n\nAdele"),
+    ("Megan Bowen <megan@contoso.com>", "Re: Budget for the spring campaign", "Thanks, I'll send it to Lee for approval."),
+    ("Lee Gu <lee@contoso.com>", "Release notes 4.2", "The release notes for 4.2 are ready for review."),
+    ("Contoso News <news@contoso.com>", "This week at Contoso", None),
+    ("Nestor Wilke <nestor@contoso.com>", "Server maintenance on Saturday", "The mail server restarts at 22:00."),
+    ("Diego Siciliani <diego@contoso.com>", "Invoice 2026-114", "Please find the invoice attached."),
+    ("Isaiah Langer <isaiah@contoso.com>", "Lunch on Thursday?", "The new place on Pine Street?"),
+]
+
+
+def store_mail(live) -> str:
+    """Store a few conversations in the administrator's mailbox as a sync would; return one's path."""
+
+    with live.app.app_context():
+        mailbox = db.session.execute(select(Mailbox).where(Mailbox.kind != SYSTEM)).scalar_one()
+        folder = store.folder(mailbox.id, "INBOX")
+        fetched = []
+        for uid, (sender, subject, body) in enumerate(MAIL, start=1):
+            message = EmailMessage()
+            message["From"], message["To"], message["Subject"] = sender, "Adele Vance <adele@contoso.onmicrosoft.com>", subject
+            message["Message-ID"] = f"<screenshot-{uid}@contoso.com>"
+            if subject.startswith("Re:"):
+                message["In-Reply-To"] = message["References"] = f"<screenshot-{uid - 1}@contoso.com>"
+            if body is None:
+                message.set_content("This week at Contoso.")
+                message.add_alternative(
+                    "<h2 style='color:#0b5cad'>This week at Contoso</h2><p>The <b>spring campaign</b> starts "
+                    "on Monday. <a href='https://contoso.example/news'>Read more</a></p>"
+                    "<p><img src='https://contoso.example/banner.png' alt='Banner'></p>", subtype="html")
+            else:
+                message.set_content(body)
+            if subject.startswith("Invoice"):
+                message.add_attachment(b"%PDF-1.4", maintype="application", subtype="pdf", filename="Invoice 2026-114.pdf")
+            flags = ("\\Seen",) if uid in (1, 2, 4, 6) else ("\\Flagged",) if uid == 7 else ()
+            arrived = utcnow() - timedelta(hours=len(MAIL) - uid)
+            raw = message.as_bytes()
+            fetched.append(SimpleNamespace(uid=uid, raw=raw, flags=flags, internaldate=arrived, size=len(raw)))
+        store.add_messages(folder, fetched)
+        db.session.commit()
+        search.index_pending()
+        first = db.session.execute(select(Message).where(Message.uid == 1)).scalar_one()
+        return f"/mail/conversations/{first.conversation_id}"
+
+
+def photograph_mail(page, live, path_in_app: str, path: Path) -> None:
+    sign_in(page, live)
+    page.goto(live.address(path_in_app))
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
     shoot(page, path)
 
 

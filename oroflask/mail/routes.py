@@ -11,7 +11,10 @@ from . import bp, render, service, tasks
 from .forms import FlagForm
 
 # The HTML body's own document: nothing runs, nothing loads but its inline images from here.
-BODY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:{remote}; frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
+BODY_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:{remote}; "
+    "frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
+)
 # Files served from a message: never a document that runs anything, even opened directly.
 FILE_POLICY = "default-src 'none'; sandbox"
 FLAGS = {"read": service.SEEN, "flagged": service.FLAGGED}
@@ -87,14 +90,10 @@ def conversation(conversation_id: int):
     if unread:
         for mailbox_id in service.set_flag(unread, service.SEEN, True):
             tasks.write_flags.enqueue(mailbox_id)
-    shown = {
-        message.id: render.show(service.raw(message)) if message.parse_error is None else None
-        for message in messages
-    }
+    raws = service.raws(messages)
+    shown = {message.id: render.show(raws[message.id]) if message.parse_error is None else None for message in messages}
     raw_text = {
-        message.id: service.raw(message).decode("utf-8", "replace")
-        for message in messages
-        if message.parse_error is not None
+        message.id: raws[message.id].decode("utf-8", "replace") for message in messages if message.parse_error is not None
     }
     return render_template(
         "mail/conversation.html",
