@@ -251,7 +251,8 @@ MAIL = [
      "the shared folder: https://contoso.example/budget\nCould you look at the travel lines before Friday?\n\nMegan"),
     ("Adele Vance <adele@contoso.onmicrosoft.com>", "Re: Budget for the spring campaign",
      "Looks fine to me; the hotel costs went down since last year.\n\nAdele"),
-    ("Megan Bowen <megan@contoso.com>", "Re: Budget for the spring campaign", "Thanks, I'll send it to Lee for approval."),
+    ("Megan Bowen <megan@contoso.com>", "Re: Budget for the spring campaign",
+     "Thanks, I'll send it to Lee for approval."),
     ("Lee Gu <lee@contoso.com>", "Release notes 4.2", "The release notes for 4.2 are ready for review."),
     ("Contoso News <news@contoso.com>", "This week at Contoso", None),
     ("Nestor Wilke <nestor@contoso.com>", "Server maintenance on Saturday", "The mail server restarts at 22:00."),
@@ -269,7 +270,8 @@ def store_mail(live) -> str:
         fetched = []
         for uid, (sender, subject, body) in enumerate(MAIL, start=1):
             message = EmailMessage()
-            message["From"], message["To"], message["Subject"] = sender, "Adele Vance <adele@contoso.onmicrosoft.com>", subject
+            message["From"], message["Subject"] = sender, subject
+            message["To"] = "Adele Vance <adele@contoso.onmicrosoft.com>"
             message["Message-ID"] = f"<screenshot-{uid}@contoso.com>"
             if subject.startswith("Re:"):
                 message["In-Reply-To"] = message["References"] = f"<screenshot-{uid - 1}@contoso.com>"
@@ -282,7 +284,9 @@ def store_mail(live) -> str:
             else:
                 message.set_content(body)
             if subject.startswith("Invoice"):
-                message.add_attachment(b"%PDF-1.4", maintype="application", subtype="pdf", filename="Invoice 2026-114.pdf")
+                message.add_attachment(
+                    b"%PDF-1.4", maintype="application", subtype="pdf", filename="Invoice 2026-114.pdf"
+                )
             flags = ("\\Seen",) if uid in (1, 2, 4, 6) else ("\\Flagged",) if uid == 7 else ()
             arrived = utcnow() - timedelta(hours=len(MAIL) - uid)
             raw = message.as_bytes()

@@ -39,6 +39,7 @@ STYLE_PROPERTIES = {
     "width", "word-break",
 }
 INLINE_IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
+_remote_image = re.compile(r"<img[^>]+src\s*=\s*[\"']?\s*https?:", re.IGNORECASE)
 _link = re.compile(r"\bhttps?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]]", re.IGNORECASE)
 _mime_type = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
 
@@ -73,7 +74,7 @@ def show(raw: bytes) -> Shown:
     message = read(raw)
     html = _body(message, "html")
     if html is not None:
-        return Shown(True, Markup(""), attachments(message), bool(re.search(r"<img[^>]+src\s*=\s*[\"']?\s*https?:", html, re.I)))
+        return Shown(True, Markup(""), attachments(message), bool(_remote_image.search(html)))
     plain = _body(message, "plain")
     return Shown(False, linkify(plain or ""), attachments(message), False)
 

@@ -93,7 +93,9 @@ def conversation(conversation_id: int):
     raws = service.raws(messages)
     shown = {message.id: render.show(raws[message.id]) if message.parse_error is None else None for message in messages}
     raw_text = {
-        message.id: raws[message.id].decode("utf-8", "replace") for message in messages if message.parse_error is not None
+        message.id: raws[message.id].decode("utf-8", "replace")
+        for message in messages
+        if message.parse_error is not None
     }
     return render_template(
         "mail/conversation.html",

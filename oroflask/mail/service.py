@@ -119,7 +119,11 @@ def newest(user: SignedInUser, mailbox_id: int | None = None) -> datetime | None
 
 
 def find(
-    user: SignedInUser, query: str, mailbox_id: int | None = None, folder_id: int | None = None, after: str | None = None
+    user: SignedInUser,
+    query: str,
+    mailbox_id: int | None = None,
+    folder_id: int | None = None,
+    after: str | None = None,
 ) -> Page:
     """Return a page of the messages that match the user's query, newest first."""
     terms = search.parse_query(query)
@@ -242,7 +246,9 @@ def set_flag(messages: list[Message], flag: str, value: bool) -> list[int]:
         by_folder.setdefault(copy.folder_id, {})[copy.uid] = flags
         pending = db.session.get(FlagChange, (copy.id, flag))
         if pending is None:
-            db.session.add(FlagChange(message_id=copy.id, flag=flag, value=value, mailbox_id=copy.mailbox_id, changed_at=now))
+            db.session.add(
+                FlagChange(message_id=copy.id, flag=flag, value=value, mailbox_id=copy.mailbox_id, changed_at=now)
+            )
         else:
             pending.value, pending.changed_at = value, now
     for folder_id, flags in by_folder.items():

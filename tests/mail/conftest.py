@@ -9,28 +9,32 @@ from oroflask.auth.models import User
 from oroflask.extensions import db
 from oroflask.mailboxes.models import PERSONAL, Mailbox
 from oroflask.mailstore import search, store
+from oroflask.mailstore.models import Message
 from tests.conftest import USER_EMAIL, make_user
 from tests.mailboxes.conftest import signed_in
-from tests.mailstore.conftest import ARRIVED, Fetched, mail
+from tests.mailstore.conftest import ARRIVED, Fetched, mail  # noqa: F401  (mail: for the tests)
 
 OTHER_EMAIL = "other@example.com"
 
 
 def add(app, mailbox_id: int, messages: list[tuple[int, bytes]], *, folder: str = "INBOX", flags=()) -> list[int]:
     """Store raw messages under these UIDs, a minute apart by UID, index them; return their ids."""
-    from oroflask.mailstore.models import Message
-
     with app.app_context():
         found = store.folder(mailbox_id, folder)
         store.add_messages(
             found,
-            [Fetched(uid=uid, raw=raw, flags=tuple(flags), internaldate=ARRIVED + timedelta(minutes=uid)) for uid, raw in messages],
+            [
+                Fetched(uid=uid, raw=raw, flags=tuple(flags), internaldate=ARRIVED + timedelta(minutes=uid))
+                for uid, raw in messages
+            ],
         )
         db.session.commit()
         search.index_pending()
         return list(
             db.session.execute(
-                select(Message.id).where(Message.folder_id == found.id, Message.uid.in_([uid for uid, _ in messages])).order_by(Message.uid)
+                select(Message.id)
+                .where(Message.folder_id == found.id, Message.uid.in_([uid for uid, _ in messages]))
+                .order_by(Message.uid)
             ).scalars()
         )
 
@@ -58,5 +62,3 @@ def other(app, admin):
     make_user(app, OTHER_EMAIL, "user")
     return signed_in(app, OTHER_EMAIL)
 
-
-__all__ = ["add", "mail"]

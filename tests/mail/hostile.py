@@ -11,7 +11,8 @@ REMOTE_IMAGE = "https://tracker.example.net/open.png?u=adele"
 HTML = f"""<html><head><style>body {{ background: url(https://tracker.example.net/css.png) }}</style>
 <script>alert('head')</script></head>
 <body onload="alert('onload')">
-<p id="greeting" style="color: red; background-image: url(https://tracker.example.net/bg.png); position: fixed">Hello Adele</p>
+<p id="greeting"
+   style="color: red; background-image: url(https://tracker.example.net/bg.png); position: fixed">Hello Adele</p>
 <script>alert('body')</script>
 <img src="x" onerror="alert('onerror')">
 <a href="javascript:alert('link')">Click me</a>

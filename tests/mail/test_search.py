@@ -52,7 +52,9 @@ def test_search_finds_by_words_prefixes_phrases_and_fields(browser, stored, quer
         assert f">{subject}<" not in page.replace("<mark>", "").replace("</mark>", ""), subject
 
 
-@pytest.mark.parametrize("query", ['"', 'revenue"', "AND OR NOT", "NEAR(a b)", "*", "re:", "{subject}:x", "'; DROP", "\x00"])
+@pytest.mark.parametrize(
+    "query", ['"', 'revenue"', "AND OR NOT", "NEAR(a b)", "*", "re:", "{subject}:x", "'; DROP", "\x00"]
+)
 def test_stray_syntax_is_only_text(browser, stored, query):
     assert browser.get("/mail", query_string={"q": query}).status_code == 200
 

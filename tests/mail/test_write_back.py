@@ -67,7 +67,9 @@ def test_opening_and_toggling_write_the_flags_back(app, user, mail_server, mailb
     assert local(app) == {"Opened": (True, False), "Flagged later": (False, True)}
 
 
-def test_a_sync_before_the_write_back_does_not_undo_the_change(app, user, mail_server, mailbox_id, mail_identity_provider):
+def test_a_sync_before_the_write_back_does_not_undo_the_change(
+    app, user, mail_server, mailbox_id, mail_identity_provider
+):
     deliver(mail_server, "Read here")
     sync(app, mailbox_id)
     run_queued(app)
