@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from markupsafe import Markup, escape
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import aliased
 
 from ..auth.access import SignedInUser
@@ -112,10 +112,18 @@ def conversations(
 
 def newest(user: SignedInUser, mailbox_id: int | None = None) -> datetime | None:
     """Return when the newest conversation the user may read last changed: what the list's poll compares."""
-    query = select(Conversation.latest_at).where(Conversation.mailbox_id.in_(readable_ids(user)))
+    # One statement: per readable mailbox, the top of its (mailbox_id, latest_at) index.
+    latest = (
+        select(Conversation.latest_at)
+        .where(Conversation.mailbox_id == Mailbox.id)
+        .order_by(Conversation.latest_at.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    query = select(func.max(latest)).where(Mailbox.id.in_(readable_mailboxes(user)))
     if mailbox_id is not None:
-        query = query.where(Conversation.mailbox_id == mailbox_id)
-    return db.session.execute(query.order_by(Conversation.latest_at.desc()).limit(1)).scalar_one_or_none()
+        query = query.where(Mailbox.id == mailbox_id)
+    return db.session.execute(query).scalar_one_or_none()
 
 
 def find(

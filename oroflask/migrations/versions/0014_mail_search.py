@@ -30,6 +30,7 @@ def upgrade():
             "document TSVECTOR NOT NULL)"
         )
         op.execute("CREATE INDEX ix_message_search_document ON message_search USING GIN (document)")
+    op.create_index("ix_message_mailbox_internaldate", "message", ["mailbox_id", "internaldate"])
     op.create_table(
         "mail_flag_change",
         sa.Column("message_id", sa.Integer(), nullable=False),
@@ -47,4 +48,5 @@ def upgrade():
 def downgrade():
     op.drop_index("ix_mail_flag_change_mailbox_id", table_name="mail_flag_change")
     op.drop_table("mail_flag_change")
+    op.drop_index("ix_message_mailbox_internaldate", table_name="message")
     op.execute("DROP TABLE message_search")
