@@ -1,10 +1,16 @@
 """Search with the database's own full-text engine (FTS5 on SQLite, tsvector on PostgreSQL): words as
 prefixes, phrases, fields, body text of plain and HTML parts, stray syntax, highlighting."""
 
+from datetime import datetime, timezone
+
 import pytest
 
-from oroflask.mailstore import search
+from oroflask.extensions import db
+from oroflask.mail import tasks
+from oroflask.mailstore import search, store
+from oroflask.worker import queue_of
 from tests.mail.conftest import add, mail
+from tests.mailstore.conftest import fetched
 
 HTML_MAIL = (
     b"From: Lee Gu <lee@contoso.com>\r\nTo: Adele Vance <adele@contoso.com>\r\nSubject: Dinner\r\n"
@@ -76,9 +82,6 @@ def test_the_query_becomes_safe_terms():
 
 
 def test_removed_messages_leave_the_index(app, browser, mailbox_id):
-    from oroflask.extensions import db
-    from oroflask.mailstore import store
-
     add(app, mailbox_id, [(1, mail("<a@x>", subject="Ephemeral", body="zeppelin"))])
     assert "Ephemeral" in found(browser, "zeppelin")
     with app.app_context():
@@ -86,3 +89,15 @@ def test_removed_messages_leave_the_index(app, browser, mailbox_id):
         db.session.commit()
         search.index_pending()
     assert "Ephemeral" not in found(browser, "zeppelin")
+
+
+def test_the_worker_indexes_new_mail_every_minute(app, browser, mailbox_id):
+    with app.app_context():
+        store.add_messages(store.folder(mailbox_id, "INBOX"), [fetched(1, mail("<a@x>", body="zeppelin"))])
+        db.session.commit()
+    assert "No message matches" in found(browser, "zeppelin")
+    moment = datetime(2026, 12, 2, 10, 7, tzinfo=timezone.utc)
+    assert tasks.index_new_mail.name in [task.name for task in queue_of(app).huey.read_periodic(moment)]
+    with app.app_context():
+        tasks.index_new_mail()
+    assert "Quarterly figures" in found(browser, "zeppelin")
