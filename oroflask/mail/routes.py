@@ -10,10 +10,11 @@ from ..htmx import is_htmx_request, redirect_to
 from . import bp, render, service, tasks
 from .forms import FlagForm
 
-# The HTML body's own document: nothing runs, nothing loads but its inline images from here.
+# The HTML body's own document: nothing runs, nothing loads but its inline images from here; opened
+# on its own (not in its frame) it is sandboxed all the same.
 BODY_POLICY = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:{remote}; "
-    "frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
+    "frame-ancestors 'self'; base-uri 'none'; form-action 'none'; sandbox allow-popups allow-popups-to-escape-sandbox"
 )
 # Files served from a message: never a document that runs anything, even opened directly.
 FILE_POLICY = "default-src 'none'; sandbox"
