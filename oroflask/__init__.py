@@ -40,7 +40,7 @@ def create_app(test_config: dict | None = None, *, migrations: bool = True) -> F
     encryption.init_app(app)
 
     from . import (  # noqa: F401
-        account, audit, auth, connection, mailboxes, mailstore, sending, settings, sync, users, worker,
+        account, audit, auth, connection, mail, mailboxes, mailstore, sending, settings, sync, users, worker,
     )
 
     app.register_blueprint(auth.bp)
@@ -52,6 +52,7 @@ def create_app(test_config: dict | None = None, *, migrations: bool = True) -> F
     app.register_blueprint(users.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(sync.bp)
+    app.register_blueprint(mail.bp)
     app.register_blueprint(sending.bp)
     worker.init_app(app)
     return app

@@ -13,14 +13,19 @@ with a shared mailbox connected by a delegate and one whose grant ended, and the
 mailbox's page after a passed check, at both widths (system-mailboxes.png,
 system-mailboxes-phone.png, system-mailbox.png, system-mailbox-phone.png); then the compose page
 filled in, at both widths (compose.png, compose-phone.png), and a sent message and one refused
-with Send As denied (compose-sent.png, compose-refused.png):
+with Send As denied (compose-sent.png, compose-refused.png); then Mail with the administrator's
+synced mail, a search and a conversation, at both widths (mail.png, mail-phone.png,
+mail-search.png, mail-conversation.png, mail-conversation-phone.png):
 
     .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
 """
 
 import argparse
 import sys
+from datetime import timedelta
+from email.message import EmailMessage
 from pathlib import Path
+from types import SimpleNamespace
 
 from playwright.sync_api import expect, sync_playwright
 from sqlalchemy import select, update
@@ -33,6 +38,8 @@ from oroflask.database import utcnow  # noqa: E402
 from oroflask.extensions import db  # noqa: E402
 from oroflask.mailboxes.models import SYSTEM, Mailbox  # noqa: E402
 from oroflask.sending.models import OutgoingMessage  # noqa: E402
+from oroflask.mailstore import search, store  # noqa: E402
+from oroflask.mailstore.models import Message  # noqa: E402
 from tests.browser.harness import (  # noqa: E402
     ADMIN,
     CHROMIUM,
@@ -80,6 +87,12 @@ def main() -> None:
             photograph_compose(browser.new_page(viewport=PHONE), live, out / "compose-phone.png")
             photograph_outgoing(browser.new_page(viewport=DESKTOP), live, SENT_MESSAGE, out / "compose-sent.png")
             photograph_outgoing(browser.new_page(viewport=DESKTOP), live, REFUSED_MESSAGE, out / "compose-refused.png")
+            conversation = store_mail(live)
+            photograph_mail(browser.new_page(viewport=DESKTOP), live, "/mail", out / "mail.png")
+            photograph_mail(browser.new_page(viewport=PHONE), live, "/mail", out / "mail-phone.png")
+            photograph_mail(browser.new_page(viewport=DESKTOP), live, "/mail?q=budget", out / "mail-search.png")
+            photograph_mail(browser.new_page(viewport=DESKTOP), live, conversation, out / "mail-conversation.png")
+            photograph_mail(browser.new_page(viewport=PHONE), live, conversation, out / "mail-conversation-phone.png")
         finally:
             browser.close()
     print(f"Screenshots written to {out}/")
@@ -281,6 +294,62 @@ def photograph_outgoing(page, live, fields: dict, path: Path) -> None:
     sign_in(page, live)
     page.goto(live.address(f"/mail/outbox/{outgoing_id}"))
     expect(page.locator("#outgoing-state")).to_be_visible()
+MAIL = [
+    ("Megan Bowen <megan@contoso.com>", "Budget for the spring campaign", "Hi Adele,\n\nThe draft budget is in "
+     "the shared folder: https://contoso.example/budget\nCould you look at the travel lines before Friday?\n\nMegan"),
+    ("Adele Vance <adele@contoso.onmicrosoft.com>", "Re: Budget for the spring campaign",
+     "Looks fine to me; the hotel costs went down since last year.\n\nAdele"),
+    ("Megan Bowen <megan@contoso.com>", "Re: Budget for the spring campaign",
+     "Thanks, I'll send it to Lee for approval."),
+    ("Lee Gu <lee@contoso.com>", "Release notes 4.2", "The release notes for 4.2 are ready for review."),
+    ("Contoso News <news@contoso.com>", "This week at Contoso", None),
+    ("Nestor Wilke <nestor@contoso.com>", "Server maintenance on Saturday", "The mail server restarts at 22:00."),
+    ("Diego Siciliani <diego@contoso.com>", "Invoice 2026-114", "Please find the invoice attached."),
+    ("Isaiah Langer <isaiah@contoso.com>", "Lunch on Thursday?", "The new place on Pine Street?"),
+]
+
+
+def store_mail(live) -> str:
+    """Store a few conversations in the administrator's mailbox as a sync would; return one's path."""
+
+    with live.app.app_context():
+        mailbox = db.session.execute(select(Mailbox).where(Mailbox.kind != SYSTEM)).scalar_one()
+        folder = store.folder(mailbox.id, "INBOX")
+        fetched = []
+        for uid, (sender, subject, body) in enumerate(MAIL, start=1):
+            message = EmailMessage()
+            message["From"], message["Subject"] = sender, subject
+            message["To"] = "Adele Vance <adele@contoso.onmicrosoft.com>"
+            message["Message-ID"] = f"<screenshot-{uid}@contoso.com>"
+            if subject.startswith("Re:"):
+                message["In-Reply-To"] = message["References"] = f"<screenshot-{uid - 1}@contoso.com>"
+            if body is None:
+                message.set_content("This week at Contoso.")
+                message.add_alternative(
+                    "<h2 style='color:#0b5cad'>This week at Contoso</h2><p>The <b>spring campaign</b> starts "
+                    "on Monday. <a href='https://contoso.example/news'>Read more</a></p>"
+                    "<p><img src='https://contoso.example/banner.png' alt='Banner'></p>", subtype="html")
+            else:
+                message.set_content(body)
+            if subject.startswith("Invoice"):
+                message.add_attachment(
+                    b"%PDF-1.4", maintype="application", subtype="pdf", filename="Invoice 2026-114.pdf"
+                )
+            flags = ("\\Seen",) if uid in (1, 2, 4, 6) else ("\\Flagged",) if uid == 7 else ()
+            arrived = utcnow() - timedelta(hours=len(MAIL) - uid)
+            raw = message.as_bytes()
+            fetched.append(SimpleNamespace(uid=uid, raw=raw, flags=flags, internaldate=arrived, size=len(raw)))
+        store.add_messages(folder, fetched)
+        db.session.commit()
+        search.index_pending()
+        first = db.session.execute(select(Message).where(Message.uid == 1)).scalar_one()
+        return f"/mail/conversations/{first.conversation_id}"
+
+
+def photograph_mail(page, live, path_in_app: str, path: Path) -> None:
+    sign_in(page, live)
+    page.goto(live.address(path_in_app))
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
     shoot(page, path)
 
 

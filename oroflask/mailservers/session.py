@@ -225,6 +225,21 @@ class ImapSession:
 
         return self._run(scanning)
 
+    def store_flags(self, uids: Sequence[int], *, add: Sequence[str] = (), remove: Sequence[str] = ()) -> None:
+        """Add and remove flags on these UIDs of the folder selected read-write (UID STORE, silently)."""
+
+        def storing():
+            for changes, sign in ((add, "+"), (remove, "-")):
+                if not changes:
+                    continue
+                for uid_set in uid_sets(uids):
+                    self.commands["UID STORE"] += 1
+                    typ, data = self._imap.uid("STORE", uid_set, f"{sign}FLAGS.SILENT", f"({' '.join(changes)})")
+                    self._check(typ, data)
+
+        if uids:
+            self._run(storing)
+
     def sizes(self, uids: Sequence[int]) -> dict[int, int]:
         """Return the RFC822.SIZE of each of these UIDs that still exists."""
 

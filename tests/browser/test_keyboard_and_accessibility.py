@@ -42,6 +42,7 @@ def test_tab_reaches_every_control_in_reading_order(admin_page):
         "Skip to content",
         "oroflask",
         "System",
+        "Mail",
         "My mailbox",
         "My account",
         "Sign out",

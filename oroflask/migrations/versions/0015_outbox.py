@@ -1,7 +1,7 @@
 """The outbox: messages on their way out over SMTP, their state and last refusal.
 
 Revision ID: 0015
-Revises: 0013 (0014 once the mail branches are merged)
+Revises: 0014
 Create Date: 2026-12-02
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0015"
-down_revision = "0013"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
