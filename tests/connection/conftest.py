@@ -15,6 +15,7 @@ from oroflask.devidp.directory import (
 )
 from oroflask.devidp.testing import serve
 from tests.conftest import csrf_token
+from tests.dovecot.fixtures import identity_provider_settings
 
 from .stand_in import StandIn
 
@@ -49,13 +50,7 @@ def idp():
 
 @pytest.fixture
 def config(config, idp):
-    config.update(
-        MICROSOFT_AUTHORITY=idp,
-        MICROSOFT_HTTP_TIMEOUT=(2, 2),
-        MICROSOFT_CLIENT_ID=DEFAULT_CLIENT_ID,
-        MICROSOFT_CLIENT_SECRET=DEFAULT_SECRET_VALUE,
-        MICROSOFT_TENANT=DEFAULT_TENANT_ID,
-    )
+    config.update(identity_provider_settings(idp))
     return config
 
 

@@ -59,6 +59,30 @@ MAIL_DIRECTORY = {
 }
 
 
+def identity_provider_settings(identity_provider: str, http_timeout: tuple[float, float] = (2, 2)) -> dict:
+    """Return the settings that sign in at the local identity provider with its default application."""
+    return {
+        "MICROSOFT_AUTHORITY": identity_provider,
+        "MICROSOFT_HTTP_TIMEOUT": http_timeout,
+        "MICROSOFT_CLIENT_ID": DEFAULT_CLIENT_ID,
+        "MICROSOFT_CLIENT_SECRET": DEFAULT_SECRET_VALUE,
+        "MICROSOFT_TENANT": DEFAULT_TENANT_ID,
+    }
+
+
+def mail_server_settings(server: Dovecot) -> dict:
+    """Return the settings that read mail from the test Dovecot over TLS and send it by submission."""
+    return {
+        "MICROSOFT_IMAP_HOST": "localhost",
+        "MICROSOFT_IMAP_PORT": server.imaps_port,
+        "MICROSOFT_IMAP_SECURITY": "tls",
+        "MICROSOFT_SMTP_HOST": "localhost",
+        "MICROSOFT_SMTP_PORT": server.submission_port,
+        "MICROSOFT_SMTP_SECURITY": "starttls",
+        "MAIL_CA_FILE": str(server.ca_file),
+    }
+
+
 def unavailable(message: str):
     """Skip the test with `message`; in CI (CI=true), fail it: there a missing server is a fault."""
     if os.environ.get("CI") == "true":

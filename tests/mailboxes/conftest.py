@@ -9,11 +9,11 @@ import requests
 from sqlalchemy import select
 
 from oroflask.auth.models import User
-from oroflask.devidp.directory import DEFAULT_CLIENT_ID, DEFAULT_SECRET_VALUE, DEFAULT_TENANT_ID
 from oroflask.extensions import db
 from oroflask.mailboxes.models import Mailbox
 from oroflask.worker import queue_of
 from tests.conftest import csrf_token, sign_in
+from tests.dovecot.fixtures import identity_provider_settings, mail_server_settings
 
 MAILBOX_PAGE = "/account/mailbox"
 SETTINGS_PAGE = "/admin/config/integrations/microsoft"
@@ -23,25 +23,10 @@ PUBLIC_URL = "http://localhost:5000"
 
 @pytest.fixture
 def config(config, request, mail_identity_provider):
-    config.update(
-        MICROSOFT_AUTHORITY=mail_identity_provider,
-        MICROSOFT_HTTP_TIMEOUT=(2, 5),
-        MICROSOFT_CLIENT_ID=DEFAULT_CLIENT_ID,
-        MICROSOFT_CLIENT_SECRET=DEFAULT_SECRET_VALUE,
-        MICROSOFT_TENANT=DEFAULT_TENANT_ID,
-        PUBLIC_URL=PUBLIC_URL,
-    )
+    """Sign in at the local identity provider; reach the test's Dovecot when the test uses it."""
+    config.update(identity_provider_settings(mail_identity_provider, (2, 5)), PUBLIC_URL=PUBLIC_URL)
     if "dovecot" in request.fixturenames:
-        dovecot = request.getfixturevalue("dovecot")
-        config.update(
-            MICROSOFT_IMAP_HOST="localhost",
-            MICROSOFT_IMAP_PORT=dovecot.imaps_port,
-            MICROSOFT_IMAP_SECURITY="tls",
-            MICROSOFT_SMTP_HOST="localhost",
-            MICROSOFT_SMTP_PORT=dovecot.submission_port,
-            MICROSOFT_SMTP_SECURITY="starttls",
-            MAIL_CA_FILE=str(dovecot.ca_file),
-        )
+        config.update(mail_server_settings(request.getfixturevalue("dovecot")))
     return config
 
 

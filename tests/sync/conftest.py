@@ -6,8 +6,7 @@ from sqlalchemy import select
 
 from oroflask.extensions import db
 from oroflask.mailboxes.models import Mailbox
-from tests.dovecot.fixtures import ALEX
-from oroflask.devidp.directory import DEFAULT_CLIENT_ID, DEFAULT_SECRET_VALUE, DEFAULT_TENANT_ID
+from tests.dovecot.fixtures import ALEX, identity_provider_settings, mail_server_settings
 from tests.mailboxes.conftest import PUBLIC_URL, connect, enabled, signed_in  # noqa: F401  (enabled: a fixture)
 from tests.mailservers.conftest import imap_stand_in  # noqa: F401
 
@@ -23,22 +22,9 @@ def mail_server(request):
 @pytest.fixture
 def config(config, request, mail_identity_provider):
     """Sign in at the local identity provider; read mail from the test's Dovecot."""
-    config.update(
-        MICROSOFT_AUTHORITY=mail_identity_provider,
-        MICROSOFT_HTTP_TIMEOUT=(2, 5),
-        MICROSOFT_CLIENT_ID=DEFAULT_CLIENT_ID,
-        MICROSOFT_CLIENT_SECRET=DEFAULT_SECRET_VALUE,
-        MICROSOFT_TENANT=DEFAULT_TENANT_ID,
-        PUBLIC_URL=PUBLIC_URL,
-    )
+    config.update(identity_provider_settings(mail_identity_provider, (2, 5)), PUBLIC_URL=PUBLIC_URL)
     if "mail_server" in request.fixturenames:
-        server = request.getfixturevalue("mail_server")
-        config.update(
-            MICROSOFT_IMAP_HOST="localhost",
-            MICROSOFT_IMAP_PORT=server.imaps_port,
-            MICROSOFT_IMAP_SECURITY="tls",
-            MAIL_CA_FILE=str(server.ca_file),
-        )
+        config.update(mail_server_settings(request.getfixturevalue("mail_server")))
     return config
 
 

@@ -18,11 +18,11 @@ from sqlalchemy import update
 from oroflask.connection import service
 from oroflask.connection.models import MicrosoftGrant
 from oroflask.database import utcnow
-from oroflask.devidp.directory import DEFAULT_CLIENT_ID, DEFAULT_SECRET_VALUE, DEFAULT_TENANT_ID
 from oroflask.encryption import decrypt
 from oroflask.extensions import db
 from oroflask.worker import queue_of
 from tests.connection.conftest import flow, idp  # noqa: F401
+from tests.dovecot.fixtures import identity_provider_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -46,13 +46,7 @@ SHARED_SETTINGS = (
 
 @pytest.fixture
 def config(config, idp):  # noqa: F811
-    config.update(
-        MICROSOFT_AUTHORITY=idp,
-        MICROSOFT_HTTP_TIMEOUT=(2, 2),
-        MICROSOFT_CLIENT_ID=DEFAULT_CLIENT_ID,
-        MICROSOFT_CLIENT_SECRET=DEFAULT_SECRET_VALUE,
-        MICROSOFT_TENANT=DEFAULT_TENANT_ID,
-    )
+    config.update(identity_provider_settings(idp))
     return config
 
 
