@@ -59,6 +59,7 @@ POSITIVE_NUMBERS = (
     "SYNC_PIPELINE",
     "SYNC_IDLE_MINUTES",
     "MAIL_ATTACHMENT_MAX_MB",
+    "MAIL_POLL_SECONDS",
 )
 # Exchange Online ends an IDLE after 29 minutes: the push renews it sooner.
 MAX_IDLE_MINUTES = 28
@@ -140,6 +141,8 @@ def defaults(instance_path: str) -> dict:
         # submits in the signed-in account's Sent Items), "append" stores one in the Sent folder over
         # IMAP, for servers that keep none (Dovecot, most others).
         "MAIL_ATTACHMENT_MAX_MB": 25,
+        # How often an open Mail list asks whether new mail has arrived (one indexed query).
+        "MAIL_POLL_SECONDS": 15,
         "SENT_COPY": "server",
     }
 

@@ -3,7 +3,7 @@ images, attachments and original, and the read and flag toggles."""
 
 from io import BytesIO
 
-from flask import Response, abort, current_app, render_template, request, send_file, url_for
+from flask import Response, abort, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 
 from ..htmx import is_htmx_request, redirect_to
@@ -105,7 +105,6 @@ def conversation(conversation_id: int):
         shown=shown,
         raw_text=raw_text,
         form=FlagForm(),
-        compose="sending.compose" in current_app.view_functions,
     )
 
 

@@ -62,3 +62,10 @@ def test_the_poll_answers_204_until_new_mail_arrives(app, browser, mailbox_id):
     add(app, mailbox_id, [(2, mail("<b@x>", subject="Second"))])
     fresh = browser.get(poll, headers=headers)
     assert fresh.status_code == 200 and "Second" in fresh.get_data(as_text=True)
+
+
+def test_new_message_links_compose(browser, mailbox_id):
+    page = browser.get("/mail").get_data(as_text=True)
+    assert 'href="/mail/compose">New message</a>' in page
+    compose = browser.get("/mail/compose")
+    assert compose.status_code == 200
