@@ -128,9 +128,37 @@ def test_setup_code_command_prints_the_code_the_setup_page_accepts(runner, clien
     assert users(app) == {ADMIN_EMAIL: "admin"}
 
 
-def test_setup_code_command_once_an_account_exists(runner, admin):
+def test_setup_code_command_once_an_administrator_exists(runner, admin):
     result = runner.invoke(args=["setup-code"])
-    assert "An account exists already" in result.output
+    assert "An administrator exists already" in result.output
+
+
+def test_setup_code_command_names_the_file_of_this_instance_folder(runner, app):
+    result = runner.invoke(args=["setup-code"])
+    assert f"kept in {setup_code_file(app)} until" in result.output
+
+
+def test_a_user_created_before_any_administrator_leaves_the_setup_open(runner, client, app):
+    result = runner.invoke(
+        args=["create-user", "first@example.com", "--role", "user", "--password-stdin"],
+        input=PASSWORD + "\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert client.get("/login").headers["Location"] == "/setup"
+    assert runner.invoke(args=["setup-code"]).output.count(setup_code_file(app).read_text().strip()) == 1
+    assert submit_setup(client, setup_code_file(app).read_text().strip()).status_code == 302
+    assert users(app) == {"first@example.com": "user", ADMIN_EMAIL: "admin"}
+    assert not setup_code_file(app).exists()
+
+
+def test_an_administrator_created_from_the_command_line_ends_the_setup(runner, client, app):
+    result = runner.invoke(
+        args=["create-user", "boss@example.com", "--role", "admin", "--password-stdin"],
+        input=PASSWORD + "\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert not setup_code_file(app).exists()
+    assert client.get("/setup").headers["Location"] == "/login"
 
 
 # Sign-in

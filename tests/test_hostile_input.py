@@ -487,4 +487,4 @@ def test_hostile_requests_before_setup_never_fail_nor_half_save(app, before_setu
             if db.session.execute(db.select(User.id)).first() is not None:
                 db.session.execute(db.delete(User))
                 db.session.commit()
-                app.extensions["oroflask.auth"]["has_users"] = False
+                app.extensions["oroflask.auth"]["has_administrator"] = False

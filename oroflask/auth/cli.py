@@ -29,11 +29,11 @@ def create_admin(email: str, password_stdin: bool) -> None:
 @bp.cli.command("setup-code")
 def print_setup_code() -> None:
     """Print the one-time code that creates the first administrator, while none exists."""
-    if service.has_users():
-        click.echo("An account exists already: sign in at /login.")
+    if service.has_administrator():
+        click.echo("An administrator exists already: sign in at /login.")
         return
     click.echo(
         "\n  First start: open the app and create the administrator with this setup code:\n\n"
         f"      {service.setup_code()}\n\n"
-        "  (kept in instance/setup-code until the first administrator exists)\n"
+        f"  (kept in {service.setup_code_path()} until the first administrator exists)\n"
     )

@@ -47,7 +47,7 @@ class SetupCode:
         if not service.check_setup_code(field.data or ""):
             raise StopValidation(
                 "This is not the setup code. It is printed when the app starts "
-                "and kept in instance/setup-code."
+                "and kept in the file setup-code of the instance folder."
             )
 
 

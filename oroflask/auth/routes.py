@@ -18,7 +18,7 @@ def require_first_admin():
     """Send every request to the setup page until the first administrator exists."""
     if request.endpoint in OPEN_WITHOUT_USERS or request.endpoint is None:
         return None
-    if not service.has_users():
+    if not service.has_administrator():
         return redirect_to(url_for("auth.setup"))
     return None
 
@@ -26,7 +26,7 @@ def require_first_admin():
 @bp.route("/setup", methods=["GET", "POST"])
 def setup():
     """Create the first administrator, with the setup code the run command printed."""
-    if service.has_users():
+    if service.has_administrator():
         return redirect(url_for("auth.login"))
     service.setup_code()
     form = SetupForm()

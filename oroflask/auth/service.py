@@ -33,22 +33,28 @@ class AccountError(ValueError):
         self.field = field
 
 
-def has_users() -> bool:
-    """Tell whether any account exists (once true, remembered for this process)."""
+def has_administrator() -> bool:
+    """Tell whether an administrator account exists (once true, remembered for this process).
+
+    Only an administrator ends the setup: users created from the command line before one exists
+    leave the setup page open, as nobody could otherwise manage them.
+    """
     state = current_app.extensions.setdefault("oroflask.auth", {})
-    if not state.get("has_users"):
-        state["has_users"] = db.session.execute(select(User.id).limit(1)).first() is not None
-    return state["has_users"]
+    if not state.get("has_administrator"):
+        first_admin = select(User.id).where(User.role == "admin").limit(1)
+        state["has_administrator"] = db.session.execute(first_admin).first() is not None
+    return state["has_administrator"]
 
 
-def _setup_code_path() -> Path:
+def setup_code_path() -> Path:
+    """Return the file that keeps the setup code, in this application's instance folder."""
     return Path(current_app.instance_path) / SETUP_CODE_FILE
 
 
 def setup_code() -> str:
     """Return the one-time code that lets the first administrator be created, making it once."""
     return read_or_create(
-        _setup_code_path(), lambda: "-".join(secrets.token_hex(3).upper() for _ in range(3))
+        setup_code_path(), lambda: "-".join(secrets.token_hex(3).upper() for _ in range(3))
     )
 
 
@@ -123,8 +129,8 @@ def create_first_admin(email: str, password: str) -> User:
 
 def retire_setup_code() -> None:
     """Delete the setup code once an administrator exists."""
-    _setup_code_path().unlink(missing_ok=True)
-    current_app.extensions.setdefault("oroflask.auth", {})["has_users"] = True
+    setup_code_path().unlink(missing_ok=True)
+    current_app.extensions.setdefault("oroflask.auth", {})["has_administrator"] = True
 
 
 def authenticate(email: str, password: str) -> User | None:

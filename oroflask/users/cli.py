@@ -35,7 +35,8 @@ def create_user(email: str, role: str, name: str, password_stdin: bool) -> None:
         user, token = service.create(None, email, name, role, password)
     except AccountError as error:
         raise click.ClickException(f"{error.field}: {error}") from None
-    retire_setup_code()
+    if user.role == "admin":
+        retire_setup_code()
     click.echo(f"Account {user.email} ({service.ROLE_NAMES[user.role].lower()}) created.")
     if token:
         hours = current_app.config["PASSWORD_LINK_HOURS"]
