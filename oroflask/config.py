@@ -4,6 +4,7 @@ import os
 import re
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
 from flask import Flask
@@ -171,7 +172,7 @@ def finalize(app: Flask) -> None:
         )
         # Recorded so that the keys are re-read when rotate-key rewrites the file.
         app.extensions[ENCRYPTION_KEYS_SOURCE] = keys_file
-    app.config["PUBLIC_URL"] = app.config["PUBLIC_URL"].rstrip("/")
+    app.config["PUBLIC_URL"] = public_url(app.config["PUBLIC_URL"])
     secure = app.config["PUBLIC_URL"].startswith("https://")
     for key in ("SESSION_COOKIE_SECURE", "REMEMBER_COOKIE_SECURE"):
         if app.config[key] is None:
@@ -233,6 +234,33 @@ def mail_endpoint(settings, protocol: str) -> Endpoint:
         raise ValueError(
             f"{prefix}HOST, {prefix}PORT and {prefix}SECURITY do not make a usable {protocol} server: {error}"
         ) from None
+
+
+def public_url(value: str) -> str:
+    """Return the address users reach the app at, without its final slash: empty, or
+    http(s)://host[:port] with a path if the app is served under one."""
+    value = value.strip()
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        port_ok = False
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.username is not None
+        or not port_ok
+        or parts.query
+        or parts.fragment
+        or re.search(r"\s", value)
+    ):
+        raise ValueError(
+            "PUBLIC_URL must be the address users reach the app at: http:// or https://, a host name, "
+            f"a port and a path if needed (such as https://mail.example.com), not {value[:100]!r}"
+        )
+    return value.rstrip("/")
 
 
 def trusted_hosts(value) -> list[str] | None:

@@ -202,3 +202,35 @@ def test_an_unusable_mail_server_stops_the_start(tmp_path, settings, message):
 def test_a_missing_mail_ca_file_stops_the_start(tmp_path):
     with pytest.raises(ValueError, match="MAIL_CA_FILE must name a readable certificate file"):
         create_app({"INSTANCE_PATH": str(tmp_path), "MAIL_CA_FILE": str(tmp_path / "missing.pem")})
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        ("https://mail.example.com/", "https://mail.example.com"),
+        (" http://localhost:5000 ", "http://localhost:5000"),
+        ("https://intranet.example.com/mail/", "https://intranet.example.com/mail"),
+        ("", ""),
+    ],
+)
+def test_the_public_url_is_kept_without_its_final_slash(tmp_path, given, kept):
+    assert create_app({"INSTANCE_PATH": str(tmp_path), "PUBLIC_URL": given}).config["PUBLIC_URL"] == kept
+
+
+@pytest.mark.parametrize(
+    "public_url",
+    [
+        "mail.example.com",
+        "ftp://mail.example.com",
+        "https://",
+        "https://mail.example.com:99999",
+        "https://mail.example.com:port",
+        "https://user@mail.example.com",
+        "https://mail.example.com/?next=/",
+        "https://mail.example.com/#top",
+        "https://mail example.com",
+    ],
+)
+def test_a_public_url_that_is_no_address_is_refused(tmp_path, public_url):
+    with pytest.raises(ValueError, match="PUBLIC_URL must be the address users reach the app at"):
+        create_app({"INSTANCE_PATH": str(tmp_path), "PUBLIC_URL": public_url})
