@@ -38,7 +38,8 @@ def test_a_task_enqueued_in_a_request_runs_in_the_worker(queue_config, app, empt
     before = stored_grant(app)
     worker = start_worker(app)
     worker.wait_until_running()
-    assert ("the Redis queue" in worker.text()) == bool(app.config["QUEUE_URL"])
+    kind = {"": "SQLite", "redis": "Redis", "postgresql+psycopg": "PostgreSQL"}[app.config["QUEUE_URL"].partition(":")[0]]
+    assert f"the {kind} queue" in worker.text()
     assert bool(app.config["QUEUE_URL"]) == ("QUEUE_URL" in queue_config)
 
     with app.test_request_context("/"):
@@ -120,11 +121,11 @@ def test_the_worker_type_and_count_can_be_chosen(app, empty_queue, connected, st
     wait_for_refresh(app)
 
 
-@pytest.mark.parametrize("url", ["amqp://guest:hunter2secret@127.0.0.1:5672/", "postgresql://u:hunter2secret@db/x", "hunter2secret"])
+@pytest.mark.parametrize("url", ["amqp://guest:hunter2secret@127.0.0.1:5672/", "mysql://u:hunter2secret@db/x", "hunter2secret"])
 def test_an_unknown_queue_url_stops_the_start(config, url):
     config["QUEUE_URL"] = url
 
-    with pytest.raises(ValueError, match="QUEUE_URL must be empty .* or a Redis URL") as refused:
+    with pytest.raises(ValueError, match="QUEUE_URL must be empty .*, a Redis URL .* or a PostgreSQL URL") as refused:
         create_app(config)
 
     assert "hunter2secret" not in str(refused.value)
@@ -135,7 +136,7 @@ def test_an_unknown_queue_url_stops_the_worker_command(app, start_worker):
 
     assert worker.process.wait(timeout=30) != 0
     output = worker.text()
-    assert "QUEUE_URL must be empty (a SQLite queue in the instance folder) or a Redis URL" in output
+    assert "QUEUE_URL must be empty (a SQLite queue in the instance folder), a Redis URL" in output
     assert "not a URL of the scheme 'amqp'" in output
     assert "hunter2secret" not in output
 
