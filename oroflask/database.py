@@ -3,7 +3,8 @@
 from datetime import datetime, timezone
 from pathlib import Path
 
-from flask import Flask
+import click
+from flask import Flask, current_app
 from sqlalchemy import DateTime, event
 from sqlalchemy.types import TypeDecorator
 
@@ -28,6 +29,21 @@ def init_migrations(app: Flask) -> None:
     from flask_migrate import Migrate  # imports Alembic: only where migrations are wanted
 
     Migrate(app, db, directory=str(MIGRATIONS), render_as_batch=True, render_item=render_item)
+
+
+class _MigrationCommands(click.Command):
+    """`flask db ...`: Flask-Migrate's command group, registered (and Alembic loaded) when it runs."""
+
+    def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
+        app = current_app._get_current_object()
+        if "migrate" not in app.extensions:
+            init_migrations(app)
+        from flask_migrate.cli import db as commands
+
+        return commands.make_context(info_name, args, parent=parent, **extra)
+
+
+migration_commands = _MigrationCommands("db", help="Perform database migrations (Flask-Migrate).")
 
 
 def render_item(type_, obj, autogen_context):
