@@ -1,6 +1,9 @@
 """`flask --app wsgi mail-worker` runs what the application enqueues, and stops when told to."""
 
+import os
 import signal
+import subprocess
+import sys
 import time
 from datetime import datetime, timezone
 
@@ -11,7 +14,7 @@ from oroflask.worker import queue_of
 from oroflask.connection.tasks import refresh_idle_grants
 from tests.connection.conftest import behave, stats
 
-from .conftest import expire_refresh_lease, make_idle, stored_grant, wait_for_refresh
+from .conftest import ROOT, expire_refresh_lease, make_idle, stored_grant, wait_for_refresh
 
 
 def refreshes(idp: str) -> int:
@@ -170,3 +173,18 @@ def test_the_periodic_task_refreshes_only_idle_grants(app, connected, idp):
 
     assert stored_grant(app)["refreshed_at"] is not None
     assert refreshes(idp) == 1
+
+
+def test_a_command_on_sqlite_runs_neither_alembic_nor_psycopg_nor_nh3(tmp_path):
+    # What the mail worker's process holds before its first task: these weigh about 20 MB together.
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("OROFLASK_")}
+    environment["OROFLASK_INSTANCE_PATH"] = str(tmp_path)
+    loaded = "import sys; print(sorted(m for m in sys.modules if m.startswith(('alembic', 'flask_migrate', 'psycopg.', 'nh3'))))"
+
+    shell = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "shell"],
+        cwd=ROOT, env=environment, input=loaded + "\n", capture_output=True, text=True, timeout=120,
+    )
+
+    assert shell.returncode == 0, shell.stderr
+    assert ">>> []" in shell.stdout
