@@ -1,4 +1,5 @@
-"""Database engine set-up: SQLite pragmas, UTC timestamps and the migrations (Flask-Migrate)."""
+"""Database engine set-up: psycopg run on first use, SQLite pragmas, UTC timestamps and the migrations
+(Flask-Migrate, loaded by `flask db ...` only)."""
 
 import importlib.util
 import sys
