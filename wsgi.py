@@ -1,9 +1,7 @@
 """WSGI entry point: `gunicorn wsgi:app`, `flask --app wsgi ...`."""
 
-import click
-
 from oroflask import create_app
 
-# A `flask` command (click is running one) gets the migration commands; gunicorn's workers, which
-# only serve requests, are spared loading Alembic.
-app = create_app(migrations=click.get_current_context(silent=True) is not None)
+# `flask --app wsgi db ...` loads Flask-Migrate and Alembic when it runs; gunicorn's workers, the
+# mail worker and the other commands do without them.
+app = create_app(migrations=False)

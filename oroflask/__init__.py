@@ -11,8 +11,9 @@ from .extensions import csrf, db, login_manager
 def create_app(test_config: dict | None = None, *, migrations: bool = True) -> Flask:
     """Create the application: defaults, instance/config.py, OROFLASK_* variables, then extensions.
 
-    `migrations` registers Flask-Migrate (`flask db ...`, flask_migrate.upgrade()): commands and
-    tests need it, a server's workers do not, and it loads Alembic (about 12 MB in each worker).
+    `migrations` registers Flask-Migrate at once (flask_migrate.upgrade() in tests); without it,
+    `flask db ...` registers it when run, and every other command and a server's workers are spared
+    Alembic (about 12 MB in each process).
     """
     instance_path = (test_config or {}).get("INSTANCE_PATH") or os.environ.get("OROFLASK_INSTANCE_PATH")
     app = Flask(
@@ -33,6 +34,8 @@ def create_app(test_config: dict | None = None, *, migrations: bool = True) -> F
     database.init_app(app)
     if migrations:
         database.init_migrations(app)
+    else:
+        app.cli.add_command(database.migration_commands)
     # Before CSRF protection, so that a body that is not a form is refused as such.
     web.init_app(app)
     csrf.init_app(app)

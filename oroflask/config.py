@@ -74,8 +74,11 @@ PROXY_HEADERS_OF_A_NUMBER = ("x_for", "x_proto")
 # A request makes at most three calls to Microsoft (the Redirect URI's discovery, token and keys):
 # with this deadline each, it still answers before gunicorn's 60 s worker timeout (gunicorn.conf.py).
 MAX_HTTP_DEADLINE = 19
-# Where the task queue may live: empty for a SQLite file in the instance folder, or a Redis server.
-QUEUE_SCHEMES = ("redis", "rediss", "unix")
+# Where the task queue may live: empty for a SQLite file in the instance folder, a Redis server, or
+# a PostgreSQL database (written as the database's own URL is, with or without SQLAlchemy's driver).
+REDIS_QUEUE_SCHEMES = ("redis", "rediss", "unix")
+POSTGRESQL_QUEUE_SCHEMES = ("postgresql", "postgresql+psycopg")
+QUEUE_SCHEMES = REDIS_QUEUE_SCHEMES + POSTGRESQL_QUEUE_SCHEMES
 WORKER_TYPES = ("thread", "process")
 
 
@@ -275,9 +278,10 @@ def trusted_hosts(value) -> list[str] | None:
 
 
 def queue_url(value: str) -> str:
-    """Return the task queue's address: empty (a SQLite file in the instance folder) or a Redis URL.
+    """Return the task queue's address: empty (a SQLite file in the instance folder), a Redis URL or
+    a PostgreSQL URL that names its database.
 
-    The error names only the scheme: the rest of the URL may hold a password.
+    The errors name only the scheme: the rest of the URL may hold a password.
     """
     value = value.strip()
     if not value:
@@ -290,9 +294,20 @@ def queue_url(value: str) -> str:
             else "something that is not a URL"
         )
         raise ValueError(
-            "QUEUE_URL must be empty (a SQLite queue in the instance folder) or a Redis URL "
-            f"(redis://, rediss:// or unix://), not {named}"
+            "QUEUE_URL must be empty (a SQLite queue in the instance folder), a Redis URL "
+            f"(redis://, rediss:// or unix://) or a PostgreSQL URL (postgresql://), not {named}"
         )
+    if scheme in POSTGRESQL_QUEUE_SCHEMES:
+        try:
+            parts = urlsplit(value)
+            parts.port
+        except ValueError:
+            raise ValueError("QUEUE_URL names its PostgreSQL server wrongly: not a host and a port number") from None
+        if not parts.path.strip("/") or "/" in parts.path.strip("/"):
+            raise ValueError(
+                "QUEUE_URL must name the PostgreSQL database after the server: "
+                "postgresql://user:password@host:5432/database"
+            )
     return value
 
 

@@ -115,27 +115,41 @@ def test_the_settings_row_keeps_its_values_through_the_upgrade(empty_app):
         assert settings.emails_sync_enabled is False
 
 
-def test_the_entry_point_has_the_db_commands_and_the_server_does_without_alembic(tmp_path):
+def test_the_entry_point_loads_alembic_only_for_the_db_commands(tmp_path):
     # `flask --app wsgi db ...` builds the database; the same module imported by gunicorn's
-    # workers (no command running) does not load Alembic, which weighs about 12 MB in each.
+    # workers, or by any other command (the mail worker's), does not load Alembic, which weighs
+    # about 12 MB in each process.
     root = Path(__file__).resolve().parents[1]
     environment = {
         **os.environ,
         "OROFLASK_INSTANCE_PATH": str(tmp_path),
         "OROFLASK_SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/entry.sqlite",
     }
-    command = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"],
-        cwd=root, env=environment, capture_output=True, text=True, timeout=120,
-    )
+
+    def flask(*arguments: str, given: str | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "flask", "--app", "wsgi", *arguments],
+            cwd=root, env=environment, input=given, capture_output=True, text=True, timeout=120,
+        )
+
+    command = flask("db", "upgrade")
     assert command.returncode == 0, command.stderr
     assert "Running upgrade 0001 -> 0002" in command.stderr
+    current = flask("db", "--directory", str(MIGRATIONS), "current")
+    assert current.returncode == 0, current.stderr
+    assert "(head)" in current.stdout
+    listed = flask("--help")
+    assert "db  " in listed.stdout and "Perform database migrations" in listed.stdout
+    loaded = "import sys; print(sorted(m for m in sys.modules if m.startswith(('alembic', 'flask_migrate'))))"
     served = subprocess.run(
-        [sys.executable, "-c", "import sys, wsgi; print(sorted(m for m in sys.modules if m.startswith(('alembic', 'flask_migrate'))))"],
+        [sys.executable, "-c", f"import wsgi; {loaded}"],
         cwd=root, env=environment, capture_output=True, text=True, timeout=120,
     )
     assert served.returncode == 0, served.stderr
     assert served.stdout.strip() == "[]"
+    other_command = flask("shell", given=loaded + "\n")
+    assert other_command.returncode == 0, other_command.stderr
+    assert ">>> []" in other_command.stdout
 
 
 def test_the_record_of_setting_changes_moves_into_the_audit_log(empty_app):

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 
-import nh3
 from markupsafe import Markup, escape
 
 # Tags and attributes mail layouts use; no script, form, embedded object or style sheet.
@@ -92,6 +91,8 @@ def safe_html(raw: bytes, cid_url: Callable[[str], str], remote_images: bool) ->
                 return value if remote_images else None
             return None
         return value
+
+    import nh3  # only a message's HTML view sanitises: the worker and the other pages do without it
 
     return nh3.clean(
         html,

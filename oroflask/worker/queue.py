@@ -1,5 +1,6 @@
 """The task queue: tasks declared once at import, and each application's Huey queue built from its
-configuration (a SQLite file in the instance folder, or a Redis server shared by several machines).
+configuration (a SQLite file in the instance folder; or, shared by workers on several machines, a
+Redis server or a PostgreSQL database).
 
 A task runs inside the application context of the worker's application, so it uses the database
 as a view does. A task can run twice or be stopped midway (a retry, a worker stopped while it
@@ -12,16 +13,18 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from flask import Flask, current_app
-from huey import RedisHuey, SqliteHuey
+from huey import PostgresHuey, RedisHuey, SqliteHuey
 from huey.api import Huey
 from huey.signals import SIGNAL_INTERRUPTED
 
-from .. import logs
+from .. import config, logs
 
 QUEUE_FILE = "queue.sqlite"
+# The tables of a PostgreSQL queue: queue_task, queue_schedule, queue_kv (the locks), queue_counter.
+POSTGRESQL_TABLES = "queue"
 _QUEUE = "oroflask.queue"
 _building = threading.Lock()
 
@@ -92,9 +95,13 @@ def describe(app: Flask) -> str:
     url = app.config["QUEUE_URL"]
     if not url:
         return f"the SQLite queue {os.path.join(app.instance_path, QUEUE_FILE)}"
-    parts = urlsplit(url)
+    parts, name = urlsplit(url), app.config["QUEUE_NAME"]
+    if parts.scheme in config.POSTGRESQL_QUEUE_SCHEMES:
+        # A server named in the query (a socket's folder) is where libpq looks, as psycopg reads it.
+        host = parts.hostname or parse_qs(parts.query).get("host", ["localhost"])[0]
+        return f"the PostgreSQL queue {host}:{parts.port or 5432}{parts.path} ({name})"
     where = parts.path if parts.scheme == "unix" else f"{parts.hostname}:{parts.port or 6379}{parts.path}"
-    return f"the Redis queue {parts.scheme}://{where} ({app.config['QUEUE_NAME']})"
+    return f"the Redis queue {parts.scheme}://{where} ({name})"
 
 
 def log_through_oroflask(app: Flask) -> None:
@@ -110,6 +117,10 @@ def _huey(app: Flask) -> Huey:
     # Nothing reads a task's return value: results are not kept.
     if not url:
         return SqliteHuey(name, filename=os.path.join(app.instance_path, QUEUE_FILE), results=False)
+    if urlsplit(url).scheme in config.POSTGRESQL_QUEUE_SCHEMES:
+        # psycopg reads the URL itself, without SQLAlchemy's "+psycopg". A worker waits for a task
+        # with LISTEN, woken by the NOTIFY of each enqueue, instead of polling the table.
+        return PostgresHuey(name, dsn="postgresql:" + url.partition(":")[2], table_prefix=POSTGRESQL_TABLES, results=False)
     return RedisHuey(name, url=url, results=False)
 
 

@@ -1,5 +1,5 @@
 """The worker as a deployment runs it: `flask --app wsgi mail-worker` in a process of its own, on the
-test's database, against the local identity provider, on a SQLite or a Redis queue."""
+test's database, against the local identity provider, on a SQLite, a Redis or a PostgreSQL queue."""
 
 import json
 import os
@@ -11,6 +11,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 import redis
 from sqlalchemy import update
@@ -26,6 +27,7 @@ from tests.dovecot.fixtures import identity_provider_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = "redis://127.0.0.1:6379/0"
+POSTGRESQL_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 START_SECONDS = 30
 WORKER_LINE = "oroflask: the worker runs"
 # The settings a worker process needs to share the test application's database and keys.
@@ -50,9 +52,32 @@ def config(config, idp):  # noqa: F811
     return config
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+def unreachable(message: str) -> None:
+    """Fail in CI, where every queue's server must run; skip elsewhere."""
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def postgresql_queue_url():
+    """Return the URL of a PostgreSQL queue whose tables live in a schema of the test's own, dropped after it."""
+    schema = f"queue_test_{secrets.token_hex(6)}"
+    try:
+        server = psycopg.connect(POSTGRESQL_URL.replace("+psycopg", ""), autocommit=True, connect_timeout=2)
+    except psycopg.OperationalError as error:
+        unreachable(f"PostgreSQL does not answer at {POSTGRESQL_URL} ({error}); install and start postgresql")
+    with server:
+        server.execute(f'CREATE SCHEMA "{schema}"')
+        yield f"{POSTGRESQL_URL}?options=-csearch_path%3D{schema}"
+        server.execute("SET lock_timeout = '10s'")
+        server.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", "redis", "postgresql"])
 def queue_config(request, config):
-    """Put the test application on a SQLite queue in its instance folder, or on a Redis queue of its own.
+    """Put the test application on a SQLite queue in its instance folder, or on a Redis or a
+    PostgreSQL queue of its own.
 
     Ask for it before `app`, which is built from the configuration.
     """
@@ -60,19 +85,21 @@ def queue_config(request, config):
         try:
             redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
         except redis.RedisError as error:
-            message = f"Redis does not answer at {REDIS_URL} ({error}); install and start redis-server"
-            if os.environ.get("CI"):
-                pytest.fail(message)
-            pytest.skip(message)
+            unreachable(f"Redis does not answer at {REDIS_URL} ({error}); install and start redis-server")
         config.update(QUEUE_URL=REDIS_URL, QUEUE_NAME=f"oroflask-test-{secrets.token_hex(6)}")
+    if request.param == "postgresql":
+        url = request.getfixturevalue("postgresql_queue_url")
+        config.update(QUEUE_URL=url, QUEUE_NAME=f"oroflask-test-{secrets.token_hex(6)}")
     return config
 
 
 @pytest.fixture
 def empty_queue(app):
-    """Leave nothing of the test's queue behind (on Redis, its keys)."""
+    """Leave nothing of the test's queue behind (on Redis, its keys), and close its connections."""
     yield
-    queue_of(app).huey.flush()
+    huey = queue_of(app).huey
+    huey.flush()
+    huey.storage.close()
 
 
 class WorkerProcess:

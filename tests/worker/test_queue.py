@@ -71,9 +71,15 @@ def test_the_sqlite_queue_lives_in_the_instance_folder(app, declared, tmp_path):
         ("redis://:hunter2secretvalue@queue.example.com:6380/3", "the Redis queue redis://queue.example.com:6380/3 (oroflask)"),
         ("rediss://worker:hunter2secretvalue@queue.example.com/0", "the Redis queue rediss://queue.example.com:6379/0 (oroflask)"),
         ("unix:///run/redis/redis.sock?db=2", "the Redis queue unix:///run/redis/redis.sock (oroflask)"),
+        (
+            "postgresql+psycopg://worker:hunter2secretvalue@db.example.com:5433/oroflask",
+            "the PostgreSQL queue db.example.com:5433/oroflask (oroflask)",
+        ),
+        ("postgresql://worker:hunter2secretvalue@db.example.com/mail", "the PostgreSQL queue db.example.com:5432/mail (oroflask)"),
+        ("postgresql:///oroflask?host=/run/postgresql", "the PostgreSQL queue /run/postgresql:5432/oroflask (oroflask)"),
     ],
 )
-def test_the_worker_names_its_redis_queue_without_a_password(config, url, said):
+def test_the_worker_names_its_shared_queue_without_a_password(config, url, said):
     config["QUEUE_URL"] = url
 
     assert describe(create_app(config)) == said
@@ -93,6 +99,24 @@ def test_a_wrong_worker_setting_stops_the_start(config, key, value, message):
 
     with pytest.raises(ValueError, match=message):
         create_app(config)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("postgresql://worker:hunter2secretvalue@db.example.com:port/oroflask", "QUEUE_URL names its PostgreSQL server wrongly"),
+        ("postgresql+psycopg://worker:hunter2secretvalue@db.example.com:5432", "QUEUE_URL must name the PostgreSQL database"),
+        ("postgresql://worker:hunter2secretvalue@db.example.com/", "QUEUE_URL must name the PostgreSQL database"),
+        ("postgresql://worker:hunter2secretvalue@[db.example.com/oroflask", "QUEUE_URL names its PostgreSQL server wrongly"),
+    ],
+)
+def test_a_malformed_postgresql_queue_url_stops_the_start_without_its_password(config, url, message):
+    config["QUEUE_URL"] = url
+
+    with pytest.raises(ValueError, match=message) as refused:
+        create_app(config)
+
+    assert SECRET not in str(refused.value)
 
 
 def test_worker_settings_come_from_the_environment(config, monkeypatch):
