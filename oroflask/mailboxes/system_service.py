@@ -232,16 +232,38 @@ def signed_in_mailbox(user: SignedInUser) -> Mailbox | None:
 def register() -> None:
     """Let the Microsoft sign-ins of system mailboxes be completed here (by admins only)."""
     connection_service.register_completion(
-        SYSTEM_MAILBOX, _complete_sign_in, "mailboxes.system_signed_in", "System mailboxes", admins_only=True
+        SYSTEM_MAILBOX,
+        _complete_sign_in,
+        "mailboxes.system_signed_in",
+        "System mailboxes",
+        admins_only=True,
+        wrong_account=_wrong_account,
+    )
+
+
+def _signing_in(attempt: AuthorizationAttempt) -> Mailbox | None:
+    """Return the system mailbox whose newest sign-in is `attempt`, or None."""
+    return db.session.execute(
+        select(Mailbox).where(Mailbox.kind == SYSTEM, Mailbox.sign_in_attempt_id == attempt.id)
+    ).scalar_one_or_none()
+
+
+def _wrong_account(attempt: AuthorizationAttempt, account: str) -> tuple[str, str]:
+    """Say that a reconnect of a system mailbox was signed in with another account than the one it
+    is connected with."""
+    expected = attempt.expected_account
+    mailbox = _signing_in(attempt)
+    address = mailbox.address if mailbox is not None else "this mailbox"
+    return (
+        f"You signed in as {account}, but {address} is connected with {expected}",
+        f"Reconnect and sign in as {expected}; to sign in with {account} instead, use Sign in with another account.",
     )
 
 
 def _complete_sign_in(user: SignedInUser, attempt: AuthorizationAttempt, granted: identity.Grant) -> None:
     """Store what the sign-in granted as the mailbox's own grant; the account that signed in is the
-    mailbox's own or a delegate's, and a reconnect must be made with the same one."""
-    mailbox = db.session.execute(
-        select(Mailbox).where(Mailbox.kind == SYSTEM, Mailbox.sign_in_attempt_id == attempt.id)
-    ).scalar_one_or_none()
+    mailbox's own or a delegate's."""
+    mailbox = _signing_in(attempt)
     if mailbox is None:
         connection_service.finish(
             attempt,
@@ -250,24 +272,13 @@ def _complete_sign_in(user: SignedInUser, attempt: AuthorizationAttempt, granted
             action="Open System mailboxes and connect the mailbox again.",
         )
         return
-    account = (granted.account or "")[:254]
-    expected = attempt.expected_account
-    if expected and account.casefold() != expected.casefold():
-        connection_service.finish(
-            attempt,
-            FAILED,
-            title=f"You signed in as {account}, but {mailbox.address} is connected with {expected}",
-            action=f"Reconnect and sign in as {expected}; to sign in with {account} instead, "
-            "use Sign in with another account.",
-        )
-        return
     grant = own_grant(mailbox) or MicrosoftGrant(purpose=MAILBOX)
     if not connection_service.store_grant(user, attempt, granted, grant):
         return
     mailbox.grant_id = grant.id
     mailbox.grant_ended_reason = None
     mailbox.connected_at = utcnow()
-    how = "as the mailbox" if account.casefold() == mailbox.address else f"by {account}, a delegate"
+    how = "as the mailbox" if grant.account.casefold() == mailbox.address else f"by {grant.account}, a delegate"
     audit.record(user, CONNECTION, subject(mailbox), f"connected: signed in {how}")
     connection_service.finish(attempt, SUCCEEDED)
 
