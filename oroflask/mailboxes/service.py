@@ -94,7 +94,11 @@ def personal_mailbox(user_id: int) -> Mailbox | None:
 
 def describe(mailbox: Mailbox) -> MailboxView:
     """Describe the mailbox for its page, deriving "reconnect needed" from its grant."""
-    grant = db.session.get(MicrosoftGrant, mailbox.grant_id) if mailbox.grant_id else None
+    return view_of(mailbox, db.session.get(MicrosoftGrant, mailbox.grant_id) if mailbox.grant_id else None)
+
+
+def view_of(mailbox: Mailbox, grant: MicrosoftGrant | None) -> MailboxView:
+    """Describe the mailbox with its grant (None: it has none), as loaded by the caller."""
     if grant is None:
         if mailbox.kind == SYSTEM and not mailbox.grant_ended_reason:
             return MailboxView(mailbox, "not_connected", None, (), False)

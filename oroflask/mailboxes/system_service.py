@@ -23,7 +23,7 @@ from ..database import utcnow
 from ..extensions import db
 from ..microsoft import identity
 from .models import PERSONAL, SYSTEM, Mailbox, MailboxReader
-from .service import MailboxView, describe, own_grant, subject
+from .service import MailboxView, own_grant, subject, view_of
 
 # What a sign-in for a system mailbox is for (an authorization attempt's purpose); its grant is a
 # mailbox's own grant like any other.
@@ -64,11 +64,21 @@ class SystemMailboxRow:
 
 
 def listed() -> list[SystemMailboxRow]:
-    """Return every system mailbox with its state and readers, by label."""
+    """Return every system mailbox with its state and readers, by label, in three queries."""
     mailboxes = db.session.execute(
         select(Mailbox).where(Mailbox.kind == SYSTEM).order_by(Mailbox.label, Mailbox.address)
-    ).scalars()
-    return [SystemMailboxRow(describe(mailbox), readers(mailbox)) for mailbox in mailboxes]
+    ).scalars().all()
+    grants = {
+        grant.id: grant
+        for grant in db.session.execute(
+            select(MicrosoftGrant).join(Mailbox, Mailbox.grant_id == MicrosoftGrant.id).where(Mailbox.kind == SYSTEM)
+        ).scalars()
+    }
+    by_mailbox = readers_of([mailbox.id for mailbox in mailboxes])
+    return [
+        SystemMailboxRow(view_of(mailbox, grants.get(mailbox.grant_id)), by_mailbox[mailbox.id])
+        for mailbox in mailboxes
+    ]
 
 
 def get(mailbox_id: int) -> Mailbox | None:
@@ -128,16 +138,25 @@ def rename(actor: SignedInUser, mailbox: Mailbox, label: str) -> bool:
 
 def readers(mailbox: Mailbox) -> Readers:
     """Return who may read the mailbox."""
+    return readers_of([mailbox.id])[mailbox.id]
+
+
+def readers_of(mailbox_ids: list[int]) -> dict[int, Readers]:
+    """Return who may read each of the mailboxes, by id, in one query."""
     rows = db.session.execute(
-        select(MailboxReader.role, User.id, User.email)
+        select(MailboxReader.mailbox_id, MailboxReader.role, User.id, User.email)
         .outerjoin(User, User.id == MailboxReader.user_id)
-        .where(MailboxReader.mailbox_id == mailbox.id)
+        .where(MailboxReader.mailbox_id.in_(mailbox_ids))
         .order_by(MailboxReader.role, User.email)
     ).all()
-    return Readers(
-        users=tuple((user_id, email) for role, user_id, email in rows if user_id is not None),
-        roles=tuple(role for role, _, _ in rows if role is not None),
-    )
+    users = {mailbox_id: [] for mailbox_id in mailbox_ids}
+    roles = {mailbox_id: [] for mailbox_id in mailbox_ids}
+    for mailbox_id, role, user_id, email in rows:
+        if user_id is not None:
+            users[mailbox_id].append((user_id, email))
+        if role is not None:
+            roles[mailbox_id].append(role)
+    return {mailbox_id: Readers(tuple(users[mailbox_id]), tuple(roles[mailbox_id])) for mailbox_id in mailbox_ids}
 
 
 def reader_choices() -> list[tuple[int, str]]:

@@ -5,17 +5,22 @@ told as Reconnect needed to admins when their grant ends."""
 
 import json
 import time
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 
 from oroflask.audit.models import AuditEvent
 from oroflask.auth.access import SignedInUser
 from oroflask.auth.models import User
 from oroflask.connection.models import MAILBOX, MicrosoftGrant
+from oroflask.database import utcnow
+from oroflask.encryption import encrypt
 from oroflask.extensions import db
 from oroflask.mailboxes import system_service
 from oroflask.mailboxes.models import SYSTEM, Mailbox, MailboxReader
+from oroflask.mailstore.models import MailFolder
+from oroflask.sync.models import MailboxSync
 from tests.conftest import ADMIN_EMAIL, USER_EMAIL, csrf_token, element, make_user
 from tests.worker.conftest import start_worker  # noqa: F401
 
@@ -419,3 +424,65 @@ def test_a_system_mailbox_sign_in_is_for_admins_only(app, enabled, mail_identity
     assert second.get(attempt_url).status_code == 404
     assert second.get(attempt_url.removesuffix("/authorize"), headers={"HX-Request": "true"}).status_code == 404
     assert system_mailbox(app).grant_id is None
+
+
+def add_connected_mailboxes(app, numbers: range, reader: str) -> None:
+    """Store a system mailbox for each of `numbers`, connected by a delegate, read by `reader`, synced once."""
+    with app.app_context():
+        actor = signed_in_user(app, ADMIN_EMAIL)
+        reader_id = signed_in_user(app, reader).id
+        for number in numbers:
+            mailbox = system_service.add(actor, f"Team {number:02}", f"team{number}@contoso.onmicrosoft.com")
+            system_service.set_readers(actor, mailbox, [reader_id], ["admin"])
+            grant = MicrosoftGrant(
+                purpose=MAILBOX,
+                account=ADELE,
+                client_id="client",
+                tenant="contoso",
+                tenant_id="tenant",
+                scopes="IMAP.AccessAsUser.All SMTP.Send offline_access",
+                access_token_encrypted=encrypt("access token"),
+                refresh_token_encrypted=encrypt("refresh token"),
+                access_token_expires_at=utcnow() + timedelta(hours=1),
+            )
+            db.session.add(grant)
+            db.session.flush()
+            mailbox.grant_id = grant.id
+            mailbox.folders = ["INBOX"]
+            db.session.add(MailFolder(mailbox_id=mailbox.id, name="INBOX", message_count=3))
+            db.session.add(MailboxSync(mailbox_id=mailbox.id, succeeded_at=utcnow()))
+        db.session.commit()
+
+
+def queries_of_list(app, browser) -> tuple[int, str]:
+    """Open System mailboxes; return how many SQL statements it ran, and the page."""
+    statements = []
+
+    def counted(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", counted)
+    try:
+        answer = browser.get(LIST)
+    finally:
+        event.remove(engine, "before_cursor_execute", counted)
+    assert answer.status_code == 200
+    return len(statements), answer.get_data(as_text=True)
+
+
+def test_the_list_reads_ten_mailboxes_in_as_many_queries_as_one(app, admin_client, user):
+    add_connected_mailboxes(app, range(1), USER_EMAIL)
+    queries_of_list(app, admin_client)  # the first request of a client loads what later ones reuse
+    for_one, page = queries_of_list(app, admin_client)
+    assert page.count(f"signed in as {ADELE}, a delegate") == 1
+    assert page.count(f"Administrators, {USER_EMAIL}") == 1
+
+    add_connected_mailboxes(app, range(1, 10), USER_EMAIL)
+    for_ten, page = queries_of_list(app, admin_client)
+
+    assert page.count(f"signed in as {ADELE}, a delegate") == 10
+    assert page.count(f"Administrators, {USER_EMAIL}") == 10
+    assert page.count("<time datetime=") == 10  # each row's Last sync
+    assert for_ten == for_one
