@@ -22,6 +22,7 @@ from ..connection.models import FAILED, MAILBOX, SUCCEEDED, AuthorizationAttempt
 from ..database import utcnow
 from ..extensions import db
 from ..microsoft import identity
+from . import tasks
 from .models import PERSONAL, SYSTEM, Mailbox, MailboxReader
 from .service import MailboxView, own_grant, subject, view_of
 
@@ -300,6 +301,9 @@ def _complete_sign_in(user: SignedInUser, attempt: AuthorizationAttempt, granted
     how = "as the mailbox" if grant.account.casefold() == mailbox.address else f"by {grant.account}, a delegate"
     audit.record(user, CONNECTION, subject(mailbox), f"connected: signed in {how}")
     connection_service.finish(attempt, SUCCEEDED)
+    # Whether the account may open the mailbox (a delegate needs Full Access) shows only over IMAP:
+    # the worker checks it now, and the mailbox's page follows the check as after a click.
+    tasks.queue_check(mailbox)
 
 
 def _address_taken(address: str) -> bool:

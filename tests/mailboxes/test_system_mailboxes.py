@@ -24,7 +24,7 @@ from oroflask.sync.models import MailboxSync
 from tests.conftest import ADMIN_EMAIL, USER_EMAIL, csrf_token, element, make_user
 from tests.worker.conftest import start_worker  # noqa: F401
 
-from .conftest import authorize, check, connect, htmx, signed_in
+from .conftest import authorize, connect, htmx, run_queued, signed_in
 
 LIST = "/admin/config/email/mailboxes"
 SALES = "sales@contoso.onmicrosoft.com"
@@ -50,6 +50,19 @@ def connect_system(browser, identity_provider: str, page: str, email: str, repla
     """Click Connect (or Reconnect) on a system mailbox's page and sign in as `email`."""
     data = {"replace": "1"} if replace else None
     return authorize(browser, identity_provider, page + "/connect", page, email, data, action)
+
+
+def checked_after_connecting(app, browser, page: str) -> str:
+    """Follow the check that connecting queued, with no click: the page polls while it waits, the
+    worker runs it; return the panel the poll then shows."""
+    waiting = browser.get(page).get_data(as_text=True)
+    assert 'id="check-waiting"' in waiting and 'hx-trigger="every 1s"' in waiting
+    assert run_queued(app) == 1
+    panel = browser.get(page, headers=htmx(browser, page))
+    assert panel.status_code == 200
+    text = panel.get_data(as_text=True)
+    assert "hx-trigger" not in text, "the finished check still polls"
+    return text
 
 
 def submit(browser, path: str, **fields):
@@ -135,7 +148,7 @@ def test_a_delegate_with_full_access_connects_the_shared_mailbox_and_it_is_check
     assert "Reconnect needed" not in shown
     assert audit_changes(app, f"system mailbox {SALES}")[-1] == f"connected: signed in by {ADELE}, a delegate"
 
-    panel = check(app, enabled, page)
+    panel = checked_after_connecting(app, enabled, page)
 
     assert "<strong>IMAP:</strong> Signed in; 6 folders." in panel
     assert "<strong>SMTP:</strong> Signed in; nothing was sent." in panel
@@ -155,7 +168,7 @@ def test_an_account_without_full_access_is_refused_with_the_reason(app, dovecot,
     page = added(app, enabled)
     connect_system(enabled, mail_identity_provider, page, ALEX)
 
-    panel = check(app, enabled, page)
+    panel = checked_after_connecting(app, enabled, page)
 
     assert f"IMAP: The IMAP server refused the sign-in to {SALES}." in panel
     assert "has no Full Access" in panel
