@@ -9,6 +9,7 @@ the admin role, which an admin may take off.
 
 from dataclasses import dataclass
 
+from flask import current_app
 from sqlalchemy import Select, delete, or_, select
 from sqlalchemy.exc import IntegrityError
 
@@ -303,7 +304,12 @@ def _complete_sign_in(user: SignedInUser, attempt: AuthorizationAttempt, granted
     connection_service.finish(attempt, SUCCEEDED)
     # Whether the account may open the mailbox (a delegate needs Full Access) shows only over IMAP:
     # the worker checks it now, and the mailbox's page follows the check as after a click.
-    tasks.queue_check(mailbox)
+    try:
+        tasks.queue_check(mailbox)
+    except Exception:
+        # The mailbox is connected all the same: its page tells that the check is overdue, and
+        # Check connection queues it again.
+        current_app.logger.exception("The check of %s could not be queued", subject(mailbox))
 
 
 def _address_taken(address: str) -> bool:

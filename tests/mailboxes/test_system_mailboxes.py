@@ -6,6 +6,7 @@ told as Reconnect needed to admins when their grant ends."""
 import json
 import time
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import event, func, select, update
@@ -17,7 +18,7 @@ from oroflask.connection.models import MAILBOX, MicrosoftGrant
 from oroflask.database import utcnow
 from oroflask.encryption import encrypt
 from oroflask.extensions import db
-from oroflask.mailboxes import system_service
+from oroflask.mailboxes import system_service, tasks
 from oroflask.mailboxes.models import SYSTEM, Mailbox, MailboxReader
 from oroflask.mailstore.models import MailFolder
 from oroflask.sync.models import MailboxSync
@@ -499,3 +500,20 @@ def test_the_list_reads_ten_mailboxes_in_as_many_queries_as_one(app, admin_clien
     assert page.count(f"Administrators, {USER_EMAIL}") == 10
     assert page.count("<time datetime=") == 10  # each row's Last sync
     assert for_ten == for_one
+
+
+def test_a_queue_that_cannot_take_the_check_leaves_the_mailbox_connected(
+    app, enabled, mail_identity_provider, monkeypatch
+):
+    def unreachable(*args, **kwargs):
+        raise ConnectionError("the queue cannot be reached")
+
+    monkeypatch.setattr(tasks, "check_mailbox", SimpleNamespace(enqueue=unreachable))
+    page = added(app, enabled)
+
+    result = connect_system(enabled, mail_identity_provider, page, ADELE)
+
+    assert result.status_code == 200, result.get_data(as_text=True)
+    assert grant_account(app, system_mailbox(app)) == ADELE
+    assert audit_changes(app, f"system mailbox {SALES}")[-1] == f"connected: signed in by {ADELE}, a delegate"
+    assert 'id="check-waiting"' in enabled.get(page).get_data(as_text=True)
