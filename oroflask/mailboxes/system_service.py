@@ -7,6 +7,7 @@ Admins manage every system mailbox, but read only those they are listed for; a n
 the admin role, which an admin may take off.
 """
 
+import re
 from dataclasses import dataclass
 
 from flask import current_app
@@ -161,10 +162,27 @@ def readers_of(mailbox_ids: list[int]) -> dict[int, Readers]:
     return {mailbox_id: Readers(tuple(users[mailbox_id]), tuple(roles[mailbox_id])) for mailbox_id in mailbox_ids}
 
 
-def reader_choices() -> list[tuple[int, str]]:
-    """Return the accounts that may be chosen as readers: every active one, by e-mail."""
-    rows = db.session.execute(select(User.id, User.email).where(User.active).order_by(User.email))
+def active_accounts(user_ids: list[int]) -> list[tuple[int, str]]:
+    """Return those of the accounts that are active, as (id, e-mail), by e-mail."""
+    rows = db.session.execute(
+        select(User.id, User.email).where(User.id.in_(set(user_ids)), User.active).order_by(User.email)
+    )
     return [(user_id, email) for user_id, email in rows]
+
+
+def accounts_named(emails: str) -> list[int]:
+    """Return the ids of the active accounts whose e-mails are listed (separated by commas, semicolons
+    or spaces); raise MailboxError naming those that are not one."""
+    wanted = {normalize_email(email) for email in re.split(r"[\s,;]+", emails) if email.strip()}
+    if not wanted:
+        return []
+    found = dict(
+        db.session.execute(select(User.email, User.id).where(User.email.in_(wanted), User.active)).all()
+    )
+    unknown = sorted(wanted - set(found))
+    if unknown:
+        raise MailboxError("add_users", f"No active account has the e-mail {', '.join(unknown)}.")
+    return list(found.values())
 
 
 def set_readers(actor: SignedInUser, mailbox: Mailbox, user_ids: list[int], roles: list[str]) -> list[str]:

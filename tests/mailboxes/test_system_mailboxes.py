@@ -232,6 +232,41 @@ def test_readers_decide_who_reads_a_system_mailbox(app, admin_client, user):
     assert readable(app, "carol@example.com") == {SALES}
 
 
+def test_readers_are_listed_as_chosen_and_added_by_e_mail(app, admin_client, user):
+    for number in range(30):
+        make_user(app, f"staff{number:02}@example.com", "user")
+    make_user(app, "gone@example.com", "user")
+    with app.app_context():
+        db.session.execute(update(User).where(User.email == "gone@example.com").values(active=False))
+        db.session.commit()
+    page = added(app, admin_client)
+
+    shown = admin_client.get(page).get_data(as_text=True)
+    assert "staff00@example.com" not in shown and USER_EMAIL not in shown, "every account is listed"
+    assert element(shown, "users-none") is not None
+
+    refused = submit(admin_client, page + "/readers", roles=["admin"], add_users="staff01@example.com, gone@example.com nobody@example.com")
+    assert refused.status_code == 422
+    text = refused.get_data(as_text=True)
+    assert "No active account has the e-mail gone@example.com, nobody@example.com." in text
+    assert element(text, "add_users-error") is not None
+    assert readable(app, "staff01@example.com") == set()
+
+    saved = submit(admin_client, page + "/readers", roles=["admin"], add_users=" Staff01@example.com;staff02@example.com ")
+    assert saved.status_code == 302
+    assert readable(app, "staff01@example.com") == {SALES} and readable(app, "staff02@example.com") == {SALES}
+    shown = admin_client.get(page).get_data(as_text=True)
+    assert "staff01@example.com" in shown and "staff02@example.com" in shown and "staff03@example.com" not in shown
+    assert "checked" in element(shown, "users-1") and "checked" in element(shown, "users-2")
+
+    with app.app_context():
+        kept = db.session.execute(select(User.id).where(User.email == "staff02@example.com")).scalar_one()
+    untick = submit(admin_client, page + "/readers", roles=["admin"], users=[str(kept)], add_users="")
+    assert untick.status_code == 302
+    assert readable(app, "staff01@example.com") == set() and readable(app, "staff02@example.com") == {SALES}
+    assert audit_changes(app, f"system mailbox {SALES}")[-1] == "staff01@example.com may no longer read it"
+
+
 def test_label_is_changed_and_a_bad_one_refused(app, admin_client):
     page = added(app, admin_client)
 
