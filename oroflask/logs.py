@@ -32,6 +32,10 @@ _PARAMETER = re.compile(
 # Values that are secrets whatever they are called: credentials of an Authorization header,
 # JWTs (access and id tokens) and Fernet tokens (the encrypted columns).
 _AUTHORIZATION = re.compile(r"(?i)\b((?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]+")
+# The SASL XOAUTH2 sign-in of IMAP and SMTP, "user=...\x01auth=Bearer <token>\x01\x01": its token
+# part (raw, or as repr() writes it) and the whole of it base64-encoded, as it goes on the wire.
+_XOAUTH2 = re.compile(r"(?i)auth=Bearer\s+[^\s\x01'\"\\]+")
+_XOAUTH2_ENCODED = re.compile(r"\bdXNlcj[A-Za-z0-9+/]{10,}={0,2}")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
 _FERNET = re.compile(r"\bgAAAAA[A-Za-z0-9_-]{20,}={0,2}")
 REDACTED = "[redacted]"
@@ -53,8 +57,12 @@ TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
 HEALTH_CHECK_PATH = "/healthz"
 
 
-def redact(text: str) -> str:
-    """Return `text` with sensitive parameters' values and anything shaped like a token replaced."""
+def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """Return `text` with `secrets`, sensitive parameters' values and anything shaped like a token replaced."""
+    for secret in secrets:
+        text = text.replace(secret, REDACTED)
+    text = _XOAUTH2.sub(REDACTED, text)
+    text = _XOAUTH2_ENCODED.sub(REDACTED, text)
     text = _PARAMETER.sub(r"\1\2" + REDACTED, text)
     text = _AUTHORIZATION.sub(r"\1" + REDACTED, text)
     text = _JWT.sub(REDACTED, text)
@@ -62,14 +70,29 @@ def redact(text: str) -> str:
 
 
 class RedactingFilter(logging.Filter):
-    """Rewrite each record's message with `redact` before any handler sees it."""
+    """Rewrite each record's message and traceback with `redact` before any handler sees them.
+
+    A record may name the secrets it must not show, in any form, as `extra={"secrets": (...)}`:
+    a token that has no shape of its own (opaque) is then found wherever it is quoted.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
+        secrets = tuple(secret for secret in getattr(record, "secrets", ()) if secret)
         message = record.getMessage()
-        cleaned = redact(message)
+        cleaned = redact(message, secrets)
         if cleaned != message:
             record.msg, record.args = cleaned, ()
+        if record.exc_info and not record.exc_text:
+            # Formatters use the traceback as written here instead of writing their own.
+            record.exc_text = _TRACEBACK.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text, secrets)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info, secrets)
         return True
+
+
+_TRACEBACK = logging.Formatter()
 
 
 def request_id() -> str:

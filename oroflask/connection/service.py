@@ -301,7 +301,21 @@ def _redeem(user: SignedInUser, attempt: AuthorizationAttempt, answer: Mapping[s
             ),
         )
     else:
+        account = (granted.account or "")[:254]
+        expected = attempt.expected_account
+        if expected and account.casefold() != expected.casefold():
+            title, action = WRONG_ACCOUNT_WORDING.get(attempt.purpose, _wrong_account)(attempt, account)
+            finish(attempt, FAILED, title=title, action=action)
+            return
         COMPLETIONS[attempt.purpose](user, attempt, granted)
+
+
+def _wrong_account(attempt: AuthorizationAttempt, account: str) -> tuple[str, str]:
+    """Say that the sign-in was made with another account than the one it must be made with."""
+    expected = attempt.expected_account
+    return f"You signed in as {account}, but this sign-in is for {expected}", (
+        f"Sign in as {expected}. {again(attempt.purpose)}"
+    )
 
 
 def _decrypt_during_authorization(attempt: AuthorizationAttempt, ciphertext: str | None) -> str:
@@ -477,8 +491,12 @@ def _connect_site(user: SignedInUser, attempt: AuthorizationAttempt, granted: id
 
 # What completes a sign-in, by what it is for: (user, attempt, granted), which stores the grant
 # with store_grant() and finishes the attempt. The features that own the other purposes add theirs
-# (register_completion), so that this package knows nothing of them.
+# (register_completion), so that this package knows nothing of them. A sign-in made with another
+# account than the attempt's expected_account is refused before its completion is called.
 COMPLETIONS = {SITE: _connect_site}
+# How a purpose says that the sign-in was made with the wrong account: (attempt, account) gives the
+# title and the action shown; _wrong_account for the purposes that give none.
+WRONG_ACCOUNT_WORDING = {}
 # Where the outcome of a sign-in is shown, by purpose: the endpoint and the title of the page
 # that started it.
 RESULT_PAGES = {SITE: ("settings.microsoft", "Microsoft Settings")}
@@ -486,10 +504,20 @@ RESULT_PAGES = {SITE: ("settings.microsoft", "Microsoft Settings")}
 ADMINS_ONLY = {SITE}
 
 
-def register_completion(purpose: str, complete, result_page: str, result_title: str, admins_only: bool = False) -> None:
-    """Let sign-ins for `purpose` be completed by `complete`, their outcome shown on `result_page`."""
+def register_completion(
+    purpose: str,
+    complete,
+    result_page: str,
+    result_title: str,
+    admins_only: bool = False,
+    wrong_account=None,
+) -> None:
+    """Let sign-ins for `purpose` be completed by `complete`, their outcome shown on `result_page`;
+    `wrong_account` words the refusal of a sign-in made with another account than expected."""
     COMPLETIONS[purpose] = complete
     RESULT_PAGES[purpose] = (result_page, result_title)
+    if wrong_account is not None:
+        WRONG_ACCOUNT_WORDING[purpose] = wrong_account
     if admins_only:
         ADMINS_ONLY.add(purpose)
 

@@ -76,7 +76,10 @@ class LabelForm(Form):
 
 
 class ReadersForm(Form):
-    """Who may read a system mailbox: roles and accounts, offered as `choices` of each."""
+    """Who may read a system mailbox: roles offered as `choices`, the accounts chosen (shown as
+    `choices`: the page lists only those, not every account) and accounts to add by e-mail."""
 
     roles = SelectMultipleField("Roles", choices=[])
-    users = SelectMultipleField("Users", choices=[], coerce=int)
+    # Checked against the active accounts when saved (set_readers), not against the few shown.
+    users = SelectMultipleField("Users", choices=[], coerce=int, validate_choice=False)
+    add_users = StringField("Add readers", validators=[Length(max=5000)])

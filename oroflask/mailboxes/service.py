@@ -16,7 +16,7 @@ from ..audit.models import CONNECTION
 from ..auth.access import SignedInUser
 from ..connection import service as connection_service
 from ..connection import tokens
-from ..connection.models import FAILED, MAILBOX, SITE, SUCCEEDED, AuthorizationAttempt, MicrosoftGrant
+from ..connection.models import MAILBOX, SITE, SUCCEEDED, AuthorizationAttempt, MicrosoftGrant
 from ..database import utcnow
 from ..extensions import db
 from ..failures import EXPLAINED, Explanation, explain
@@ -94,7 +94,11 @@ def personal_mailbox(user_id: int) -> Mailbox | None:
 
 def describe(mailbox: Mailbox) -> MailboxView:
     """Describe the mailbox for its page, deriving "reconnect needed" from its grant."""
-    grant = db.session.get(MicrosoftGrant, mailbox.grant_id) if mailbox.grant_id else None
+    return view_of(mailbox, db.session.get(MicrosoftGrant, mailbox.grant_id) if mailbox.grant_id else None)
+
+
+def view_of(mailbox: Mailbox, grant: MicrosoftGrant | None) -> MailboxView:
+    """Describe the mailbox with its grant (None: it has none), as loaded by the caller."""
     if grant is None:
         if mailbox.kind == SYSTEM and not mailbox.grant_ended_reason:
             return MailboxView(mailbox, "not_connected", None, (), False)
@@ -320,22 +324,22 @@ def save_folders(mailbox: Mailbox, folders: list[str], sync_from: date | None) -
 
 def register() -> None:
     """Let the Microsoft sign-ins of mailboxes be completed here and shown on My mailbox."""
-    connection_service.register_completion(MAILBOX, _complete_sign_in, "mailboxes.show", "My mailbox")
+    connection_service.register_completion(
+        MAILBOX, _complete_sign_in, "mailboxes.show", "My mailbox", wrong_account=_wrong_account
+    )
+
+
+def _wrong_account(attempt: AuthorizationAttempt, account: str) -> tuple[str, str]:
+    """Say that a reconnect of the user's mailbox was signed in with another account than the mailbox's."""
+    expected = attempt.expected_account
+    return (
+        f"You signed in as {account}, but this mailbox is {expected}",
+        f"Reconnect and sign in as {expected}; to connect {account} instead, use Replace with another account.",
+    )
 
 
 def _complete_sign_in(user: SignedInUser, attempt: AuthorizationAttempt, granted: identity.Grant) -> None:
-    """Store what the mailbox's sign-in granted as its own grant; a reconnect must be the same account."""
-    account = (granted.account or "")[:254]
-    expected = attempt.expected_account
-    if expected and account.casefold() != expected.casefold():
-        connection_service.finish(
-            attempt,
-            FAILED,
-            title=f"You signed in as {account}, but this mailbox is {expected}",
-            action=f"Reconnect and sign in as {expected}; to connect {account} instead, "
-            "use Replace with another account.",
-        )
-        return
+    """Store what the mailbox's sign-in granted as its own grant."""
     mailbox = personal_mailbox(user.id)
     grant = own_grant(mailbox) or MicrosoftGrant(purpose=MAILBOX)
     if not connection_service.store_grant(user, attempt, granted, grant):

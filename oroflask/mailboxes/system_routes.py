@@ -128,12 +128,14 @@ def system_readers(mailbox_id: int):
     form = _readers_form()
     if form.validate_on_submit():
         try:
-            changes = system_service.set_readers(current_user, mailbox, form.users.data, form.roles.data)
+            added = system_service.accounts_named(form.add_users.data or "")
+            changes = system_service.set_readers(current_user, mailbox, form.users.data + added, form.roles.data)
         except system_service.MailboxError as error:
             getattr(form, error.field).errors.append(str(error))
         else:
             flash("; ".join(changes).capitalize() + "." if changes else "Who may read it is unchanged.", "success")
             return redirect(url_for("mailboxes.system_show", mailbox_id=mailbox.id))
+    form.users.choices = system_service.active_accounts(form.users.data or [])
     return render_system_page(mailbox, readers_form=form, status=422)
 
 
@@ -181,6 +183,7 @@ def render_system_page(
             readers = system_service.readers(mailbox)
             readers_form = _readers_form(formdata=None)
             readers_form.roles.data = list(readers.roles)
+            readers_form.users.choices = list(readers.users)
             readers_form.users.data = [user_id for user_id, _ in readers.users]
         body = render_template(
             "mailboxes/system_mailbox.html",
@@ -194,7 +197,6 @@ def render_system_page(
 def _readers_form(**kwargs) -> ReadersForm:
     form = ReadersForm(**kwargs)
     form.roles.choices = list(system_service.ROLE_NAMES.items())
-    form.users.choices = system_service.reader_choices()
     return form
 
 

@@ -7,8 +7,10 @@ Admins manage every system mailbox, but read only those they are listed for; a n
 the admin role, which an admin may take off.
 """
 
+import re
 from dataclasses import dataclass
 
+from flask import current_app
 from sqlalchemy import Select, delete, or_, select
 from sqlalchemy.exc import IntegrityError
 
@@ -22,8 +24,9 @@ from ..connection.models import FAILED, MAILBOX, SUCCEEDED, AuthorizationAttempt
 from ..database import utcnow
 from ..extensions import db
 from ..microsoft import identity
+from . import tasks
 from .models import PERSONAL, SYSTEM, Mailbox, MailboxReader
-from .service import MailboxView, describe, own_grant, subject
+from .service import MailboxView, own_grant, subject, view_of
 
 # What a sign-in for a system mailbox is for (an authorization attempt's purpose); its grant is a
 # mailbox's own grant like any other.
@@ -64,11 +67,21 @@ class SystemMailboxRow:
 
 
 def listed() -> list[SystemMailboxRow]:
-    """Return every system mailbox with its state and readers, by label."""
+    """Return every system mailbox with its state and readers, by label, in three queries."""
     mailboxes = db.session.execute(
         select(Mailbox).where(Mailbox.kind == SYSTEM).order_by(Mailbox.label, Mailbox.address)
-    ).scalars()
-    return [SystemMailboxRow(describe(mailbox), readers(mailbox)) for mailbox in mailboxes]
+    ).scalars().all()
+    grants = {
+        grant.id: grant
+        for grant in db.session.execute(
+            select(MicrosoftGrant).join(Mailbox, Mailbox.grant_id == MicrosoftGrant.id).where(Mailbox.kind == SYSTEM)
+        ).scalars()
+    }
+    by_mailbox = readers_of([mailbox.id for mailbox in mailboxes])
+    return [
+        SystemMailboxRow(view_of(mailbox, grants.get(mailbox.grant_id)), by_mailbox[mailbox.id])
+        for mailbox in mailboxes
+    ]
 
 
 def get(mailbox_id: int) -> Mailbox | None:
@@ -128,22 +141,48 @@ def rename(actor: SignedInUser, mailbox: Mailbox, label: str) -> bool:
 
 def readers(mailbox: Mailbox) -> Readers:
     """Return who may read the mailbox."""
+    return readers_of([mailbox.id])[mailbox.id]
+
+
+def readers_of(mailbox_ids: list[int]) -> dict[int, Readers]:
+    """Return who may read each of the mailboxes, by id, in one query."""
     rows = db.session.execute(
-        select(MailboxReader.role, User.id, User.email)
+        select(MailboxReader.mailbox_id, MailboxReader.role, User.id, User.email)
         .outerjoin(User, User.id == MailboxReader.user_id)
-        .where(MailboxReader.mailbox_id == mailbox.id)
+        .where(MailboxReader.mailbox_id.in_(mailbox_ids))
         .order_by(MailboxReader.role, User.email)
     ).all()
-    return Readers(
-        users=tuple((user_id, email) for role, user_id, email in rows if user_id is not None),
-        roles=tuple(role for role, _, _ in rows if role is not None),
+    users = {mailbox_id: [] for mailbox_id in mailbox_ids}
+    roles = {mailbox_id: [] for mailbox_id in mailbox_ids}
+    for mailbox_id, role, user_id, email in rows:
+        if user_id is not None:
+            users[mailbox_id].append((user_id, email))
+        if role is not None:
+            roles[mailbox_id].append(role)
+    return {mailbox_id: Readers(tuple(users[mailbox_id]), tuple(roles[mailbox_id])) for mailbox_id in mailbox_ids}
+
+
+def active_accounts(user_ids: list[int]) -> list[tuple[int, str]]:
+    """Return those of the accounts that are active, as (id, e-mail), by e-mail."""
+    rows = db.session.execute(
+        select(User.id, User.email).where(User.id.in_(set(user_ids)), User.active).order_by(User.email)
     )
-
-
-def reader_choices() -> list[tuple[int, str]]:
-    """Return the accounts that may be chosen as readers: every active one, by e-mail."""
-    rows = db.session.execute(select(User.id, User.email).where(User.active).order_by(User.email))
     return [(user_id, email) for user_id, email in rows]
+
+
+def accounts_named(emails: str) -> list[int]:
+    """Return the ids of the active accounts whose e-mails are listed (separated by commas, semicolons
+    or spaces); raise MailboxError naming those that are not one."""
+    wanted = {normalize_email(email) for email in re.split(r"[\s,;]+", emails) if email.strip()}
+    if not wanted:
+        return []
+    found = dict(
+        db.session.execute(select(User.email, User.id).where(User.email.in_(wanted), User.active)).all()
+    )
+    unknown = sorted(wanted - set(found))
+    if unknown:
+        raise MailboxError("add_users", f"No active account has the e-mail {', '.join(unknown)}.")
+    return list(found.values())
 
 
 def set_readers(actor: SignedInUser, mailbox: Mailbox, user_ids: list[int], roles: list[str]) -> list[str]:
@@ -232,16 +271,38 @@ def signed_in_mailbox(user: SignedInUser) -> Mailbox | None:
 def register() -> None:
     """Let the Microsoft sign-ins of system mailboxes be completed here (by admins only)."""
     connection_service.register_completion(
-        SYSTEM_MAILBOX, _complete_sign_in, "mailboxes.system_signed_in", "System mailboxes", admins_only=True
+        SYSTEM_MAILBOX,
+        _complete_sign_in,
+        "mailboxes.system_signed_in",
+        "System mailboxes",
+        admins_only=True,
+        wrong_account=_wrong_account,
+    )
+
+
+def _signing_in(attempt: AuthorizationAttempt) -> Mailbox | None:
+    """Return the system mailbox whose newest sign-in is `attempt`, or None."""
+    return db.session.execute(
+        select(Mailbox).where(Mailbox.kind == SYSTEM, Mailbox.sign_in_attempt_id == attempt.id)
+    ).scalar_one_or_none()
+
+
+def _wrong_account(attempt: AuthorizationAttempt, account: str) -> tuple[str, str]:
+    """Say that a reconnect of a system mailbox was signed in with another account than the one it
+    is connected with."""
+    expected = attempt.expected_account
+    mailbox = _signing_in(attempt)
+    address = mailbox.address if mailbox is not None else "this mailbox"
+    return (
+        f"You signed in as {account}, but {address} is connected with {expected}",
+        f"Reconnect and sign in as {expected}; to sign in with {account} instead, use Sign in with another account.",
     )
 
 
 def _complete_sign_in(user: SignedInUser, attempt: AuthorizationAttempt, granted: identity.Grant) -> None:
     """Store what the sign-in granted as the mailbox's own grant; the account that signed in is the
-    mailbox's own or a delegate's, and a reconnect must be made with the same one."""
-    mailbox = db.session.execute(
-        select(Mailbox).where(Mailbox.kind == SYSTEM, Mailbox.sign_in_attempt_id == attempt.id)
-    ).scalar_one_or_none()
+    mailbox's own or a delegate's."""
+    mailbox = _signing_in(attempt)
     if mailbox is None:
         connection_service.finish(
             attempt,
@@ -250,26 +311,23 @@ def _complete_sign_in(user: SignedInUser, attempt: AuthorizationAttempt, granted
             action="Open System mailboxes and connect the mailbox again.",
         )
         return
-    account = (granted.account or "")[:254]
-    expected = attempt.expected_account
-    if expected and account.casefold() != expected.casefold():
-        connection_service.finish(
-            attempt,
-            FAILED,
-            title=f"You signed in as {account}, but {mailbox.address} is connected with {expected}",
-            action=f"Reconnect and sign in as {expected}; to sign in with {account} instead, "
-            "use Sign in with another account.",
-        )
-        return
     grant = own_grant(mailbox) or MicrosoftGrant(purpose=MAILBOX)
     if not connection_service.store_grant(user, attempt, granted, grant):
         return
     mailbox.grant_id = grant.id
     mailbox.grant_ended_reason = None
     mailbox.connected_at = utcnow()
-    how = "as the mailbox" if account.casefold() == mailbox.address else f"by {account}, a delegate"
+    how = "as the mailbox" if grant.account.casefold() == mailbox.address else f"by {grant.account}, a delegate"
     audit.record(user, CONNECTION, subject(mailbox), f"connected: signed in {how}")
     connection_service.finish(attempt, SUCCEEDED)
+    # Whether the account may open the mailbox (a delegate needs Full Access) shows only over IMAP:
+    # the worker checks it now, and the mailbox's page follows the check as after a click.
+    try:
+        tasks.queue_check(mailbox)
+    except Exception:
+        # The mailbox is connected all the same: its page tells that the check is overdue, and
+        # Check connection queues it again.
+        current_app.logger.exception("The check of %s could not be queued", subject(mailbox))
 
 
 def _address_taken(address: str) -> bool:

@@ -32,7 +32,8 @@ from ..database import utcnow
 from ..extensions import db
 from ..failures import EXPLAINED, explain
 from ..mailboxes.models import Mailbox
-from ..mailservers import ImapSession, MailServerError
+from ..mailservers import ImapSession, MailServerError, xoauth2
+from ..mailservers.errors import secrets_of
 from . import engine
 from .models import MailboxSync
 
@@ -226,6 +227,8 @@ class Watcher:
         self._stopping = threading.Event()
         self._session: ImapSession | None = None
         self._active = False
+        # Every form of the access token the watcher signs in with (raw, XOAUTH2, base64).
+        self._secrets: tuple[str, ...] = ()
         self._thread = threading.Thread(target=self._run, name=f"push-{mailbox_id}", daemon=True)
 
     def start(self) -> None:
@@ -290,7 +293,10 @@ class Watcher:
             except Exception:
                 wait = self._backoff(failures)
                 failures += 1
-                self.app.logger.exception("Push of mailbox %s failed; again in %s s", self.mailbox_id, wait)
+                # The token's own forms are named: a traceback of the IMAP layer may quote them.
+                self.app.logger.exception(
+                    "Push of mailbox %s failed; again in %s s", self.mailbox_id, wait, extra={"secrets": self._secrets}
+                )
             finally:
                 self._session = None
                 self._set_active(False)
@@ -313,6 +319,7 @@ class Watcher:
             # Removed or disconnected: the supervisor stops this watcher at its next round.
             self._stopping.wait(self.watchers.supervise_seconds)
             return False
+        self._secrets = secrets_of(access_token, xoauth2(address, access_token))
         settings = self.app.config
         session = ImapSession(
             config.mail_endpoint(settings, "IMAP"), address, access_token, ca_file=settings["MAIL_CA_FILE"] or None

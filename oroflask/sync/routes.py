@@ -14,8 +14,9 @@ SYNC = f"/mailboxes/<int(max={ID_MAX}):mailbox_id>/sync"
 
 @bp.app_context_processor
 def health_of_mailboxes() -> dict:
-    """Let the mailbox pages include a mailbox's health panel: `sync_health(mailbox_id)`."""
-    return {"sync_health": health.health}
+    """Let the mailbox pages include a mailbox's health panel: `sync_health(mailbox_id)`, and
+    lists the health of many: `sync_health_of(mailbox_ids)`, by id."""
+    return {"sync_health": health.health, "sync_health_of": health.health_of}
 
 
 @bp.route(SYNC)

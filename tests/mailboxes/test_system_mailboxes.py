@@ -5,21 +5,27 @@ told as Reconnect needed to admins when their grant ends."""
 
 import json
 import time
+from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 
 from oroflask.audit.models import AuditEvent
 from oroflask.auth.access import SignedInUser
 from oroflask.auth.models import User
 from oroflask.connection.models import MAILBOX, MicrosoftGrant
+from oroflask.database import utcnow
+from oroflask.encryption import encrypt
 from oroflask.extensions import db
-from oroflask.mailboxes import system_service
+from oroflask.mailboxes import system_service, tasks
 from oroflask.mailboxes.models import SYSTEM, Mailbox, MailboxReader
+from oroflask.mailstore.models import MailFolder
+from oroflask.sync.models import MailboxSync
 from tests.conftest import ADMIN_EMAIL, USER_EMAIL, csrf_token, element, make_user
 from tests.worker.conftest import start_worker  # noqa: F401
 
-from .conftest import authorize, check, connect, htmx, signed_in
+from .conftest import authorize, connect, htmx, run_queued, signed_in
 
 LIST = "/admin/config/email/mailboxes"
 SALES = "sales@contoso.onmicrosoft.com"
@@ -45,6 +51,19 @@ def connect_system(browser, identity_provider: str, page: str, email: str, repla
     """Click Connect (or Reconnect) on a system mailbox's page and sign in as `email`."""
     data = {"replace": "1"} if replace else None
     return authorize(browser, identity_provider, page + "/connect", page, email, data, action)
+
+
+def checked_after_connecting(app, browser, page: str) -> str:
+    """Follow the check that connecting queued, with no click: the page polls while it waits, the
+    worker runs it; return the panel the poll then shows."""
+    waiting = browser.get(page).get_data(as_text=True)
+    assert 'id="check-waiting"' in waiting and 'hx-trigger="every 1s"' in waiting
+    assert run_queued(app) == 1
+    panel = browser.get(page, headers=htmx(browser, page))
+    assert panel.status_code == 200
+    text = panel.get_data(as_text=True)
+    assert "hx-trigger" not in text, "the finished check still polls"
+    return text
 
 
 def submit(browser, path: str, **fields):
@@ -130,7 +149,7 @@ def test_a_delegate_with_full_access_connects_the_shared_mailbox_and_it_is_check
     assert "Reconnect needed" not in shown
     assert audit_changes(app, f"system mailbox {SALES}")[-1] == f"connected: signed in by {ADELE}, a delegate"
 
-    panel = check(app, enabled, page)
+    panel = checked_after_connecting(app, enabled, page)
 
     assert "<strong>IMAP:</strong> Signed in; 6 folders." in panel
     assert "<strong>SMTP:</strong> Signed in; nothing was sent." in panel
@@ -150,7 +169,7 @@ def test_an_account_without_full_access_is_refused_with_the_reason(app, dovecot,
     page = added(app, enabled)
     connect_system(enabled, mail_identity_provider, page, ALEX)
 
-    panel = check(app, enabled, page)
+    panel = checked_after_connecting(app, enabled, page)
 
     assert f"IMAP: The IMAP server refused the sign-in to {SALES}." in panel
     assert "has no Full Access" in panel
@@ -211,6 +230,41 @@ def test_readers_decide_who_reads_a_system_mailbox(app, admin_client, user):
         refused = admin_client.post(page + "/readers", data={"csrf_token": csrf_token(admin_client, page), **fields})
         assert refused.status_code == 422, fields
     assert readable(app, "carol@example.com") == {SALES}
+
+
+def test_readers_are_listed_as_chosen_and_added_by_e_mail(app, admin_client, user):
+    for number in range(30):
+        make_user(app, f"staff{number:02}@example.com", "user")
+    make_user(app, "gone@example.com", "user")
+    with app.app_context():
+        db.session.execute(update(User).where(User.email == "gone@example.com").values(active=False))
+        db.session.commit()
+    page = added(app, admin_client)
+
+    shown = admin_client.get(page).get_data(as_text=True)
+    assert "staff00@example.com" not in shown and USER_EMAIL not in shown, "every account is listed"
+    assert element(shown, "users-none") is not None
+
+    refused = submit(admin_client, page + "/readers", roles=["admin"], add_users="staff01@example.com, gone@example.com nobody@example.com")
+    assert refused.status_code == 422
+    text = refused.get_data(as_text=True)
+    assert "No active account has the e-mail gone@example.com, nobody@example.com." in text
+    assert element(text, "add_users-error") is not None
+    assert readable(app, "staff01@example.com") == set()
+
+    saved = submit(admin_client, page + "/readers", roles=["admin"], add_users=" Staff01@example.com;staff02@example.com ")
+    assert saved.status_code == 302
+    assert readable(app, "staff01@example.com") == {SALES} and readable(app, "staff02@example.com") == {SALES}
+    shown = admin_client.get(page).get_data(as_text=True)
+    assert "staff01@example.com" in shown and "staff02@example.com" in shown and "staff03@example.com" not in shown
+    assert "checked" in element(shown, "users-1") and "checked" in element(shown, "users-2")
+
+    with app.app_context():
+        kept = db.session.execute(select(User.id).where(User.email == "staff02@example.com")).scalar_one()
+    untick = submit(admin_client, page + "/readers", roles=["admin"], users=[str(kept)], add_users="")
+    assert untick.status_code == 302
+    assert readable(app, "staff01@example.com") == set() and readable(app, "staff02@example.com") == {SALES}
+    assert audit_changes(app, f"system mailbox {SALES}")[-1] == "staff01@example.com may no longer read it"
 
 
 def test_label_is_changed_and_a_bad_one_refused(app, admin_client):
@@ -419,3 +473,82 @@ def test_a_system_mailbox_sign_in_is_for_admins_only(app, enabled, mail_identity
     assert second.get(attempt_url).status_code == 404
     assert second.get(attempt_url.removesuffix("/authorize"), headers={"HX-Request": "true"}).status_code == 404
     assert system_mailbox(app).grant_id is None
+
+
+def add_connected_mailboxes(app, numbers: range, reader: str) -> None:
+    """Store a system mailbox for each of `numbers`, connected by a delegate, read by `reader`, synced once."""
+    with app.app_context():
+        actor = signed_in_user(app, ADMIN_EMAIL)
+        reader_id = signed_in_user(app, reader).id
+        for number in numbers:
+            mailbox = system_service.add(actor, f"Team {number:02}", f"team{number}@contoso.onmicrosoft.com")
+            system_service.set_readers(actor, mailbox, [reader_id], ["admin"])
+            grant = MicrosoftGrant(
+                purpose=MAILBOX,
+                account=ADELE,
+                client_id="client",
+                tenant="contoso",
+                tenant_id="tenant",
+                scopes="IMAP.AccessAsUser.All SMTP.Send offline_access",
+                access_token_encrypted=encrypt("access token"),
+                refresh_token_encrypted=encrypt("refresh token"),
+                access_token_expires_at=utcnow() + timedelta(hours=1),
+            )
+            db.session.add(grant)
+            db.session.flush()
+            mailbox.grant_id = grant.id
+            mailbox.folders = ["INBOX"]
+            db.session.add(MailFolder(mailbox_id=mailbox.id, name="INBOX", message_count=3))
+            db.session.add(MailboxSync(mailbox_id=mailbox.id, succeeded_at=utcnow()))
+        db.session.commit()
+
+
+def queries_of_list(app, browser) -> tuple[int, str]:
+    """Open System mailboxes; return how many SQL statements it ran, and the page."""
+    statements = []
+
+    def counted(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", counted)
+    try:
+        answer = browser.get(LIST)
+    finally:
+        event.remove(engine, "before_cursor_execute", counted)
+    assert answer.status_code == 200
+    return len(statements), answer.get_data(as_text=True)
+
+
+def test_the_list_reads_ten_mailboxes_in_as_many_queries_as_one(app, admin_client, user):
+    add_connected_mailboxes(app, range(1), USER_EMAIL)
+    queries_of_list(app, admin_client)  # the first request of a client loads what later ones reuse
+    for_one, page = queries_of_list(app, admin_client)
+    assert page.count(f"signed in as {ADELE}, a delegate") == 1
+    assert page.count(f"Administrators, {USER_EMAIL}") == 1
+
+    add_connected_mailboxes(app, range(1, 10), USER_EMAIL)
+    for_ten, page = queries_of_list(app, admin_client)
+
+    assert page.count(f"signed in as {ADELE}, a delegate") == 10
+    assert page.count(f"Administrators, {USER_EMAIL}") == 10
+    assert page.count("<time datetime=") == 10  # each row's Last sync
+    assert for_ten == for_one
+
+
+def test_a_queue_that_cannot_take_the_check_leaves_the_mailbox_connected(
+    app, enabled, mail_identity_provider, monkeypatch
+):
+    def unreachable(*args, **kwargs):
+        raise ConnectionError("the queue cannot be reached")
+
+    monkeypatch.setattr(tasks, "check_mailbox", SimpleNamespace(enqueue=unreachable))
+    page = added(app, enabled)
+
+    result = connect_system(enabled, mail_identity_provider, page, ADELE)
+
+    assert result.status_code == 200, result.get_data(as_text=True)
+    assert grant_account(app, system_mailbox(app)) == ADELE
+    assert audit_changes(app, f"system mailbox {SALES}")[-1] == f"connected: signed in by {ADELE}, a delegate"
+    assert 'id="check-waiting"' in enabled.get(page).get_data(as_text=True)
