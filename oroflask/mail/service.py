@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from markupsafe import Markup, escape
-from sqlalchemy import and_, exists, func, or_, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from ..auth.access import SignedInUser
 from ..database import utcnow
@@ -96,18 +96,7 @@ def conversations(
         query = query.where(
             exists().where(in_folder.conversation_id == Conversation.id, in_folder.folder_id == folder_id)
         )
-    key = _key(after)
-    if key is not None:
-        moment, last_id = key
-        query = query.where(
-            or_(Conversation.latest_at < moment, and_(Conversation.latest_at == moment, Conversation.id < last_id))
-        )
-    rows = db.session.execute(
-        query.order_by(Conversation.latest_at.desc(), Conversation.id.desc()).limit(PAGE_SIZE + 1)
-    ).all()
-    page = [Row(conversation, message, label) for conversation, message, label in rows[:PAGE_SIZE]]
-    more = len(rows) > PAGE_SIZE
-    return Page(page, _key_of(page[-1].conversation.latest_at, page[-1].conversation.id) if more else None)
+    return _page(query, Conversation.latest_at, Conversation.id, after)
 
 
 def newest(user: SignedInUser, mailbox_id: int | None = None) -> datetime | None:
@@ -147,18 +136,7 @@ def find(
         statement = statement.where(Message.mailbox_id == mailbox_id)
     if folder_id is not None:
         statement = statement.where(Message.folder_id == folder_id)
-    key = _key(after)
-    if key is not None:
-        moment, last_id = key
-        statement = statement.where(
-            or_(Message.internaldate < moment, and_(Message.internaldate == moment, Message.id < last_id))
-        )
-    rows = db.session.execute(
-        statement.order_by(Message.internaldate.desc(), Message.id.desc()).limit(PAGE_SIZE + 1)
-    ).all()
-    page = [Row(conversation, message, label) for conversation, message, label in rows[:PAGE_SIZE]]
-    more = len(rows) > PAGE_SIZE
-    return Page(page, _key_of(page[-1].message.internaldate, page[-1].message.id) if more else None)
+    return _page(statement, Message.internaldate, Message.id, after)
 
 
 def highlight(value: str, query: str) -> Markup:
@@ -265,6 +243,21 @@ def set_flag(messages: list[Message], flag: str, value: bool) -> list[int]:
     for copy in changed:
         db.session.refresh(copy)
     return sorted({copy.mailbox_id for copy in changed})
+
+
+def _page(query: Select, moment: InstrumentedAttribute, row_id: InstrumentedAttribute, after: str | None) -> Page:
+    """Run a query of (conversation, message, mailbox label) rows newest first by (moment, id), after a page key."""
+    key = _key(after)
+    if key is not None:
+        query = query.where(or_(moment < key[0], and_(moment == key[0], row_id < key[1])))
+    rows = db.session.execute(
+        query.add_columns(moment, row_id).order_by(moment.desc(), row_id.desc()).limit(PAGE_SIZE + 1)
+    ).all()
+    page = [Row(conversation, message, label) for conversation, message, label, _, _ in rows[:PAGE_SIZE]]
+    if len(rows) <= PAGE_SIZE:
+        return Page(page, None)
+    *_, last_moment, last_id = rows[PAGE_SIZE - 1]
+    return Page(page, _key_of(last_moment, last_id))
 
 
 def _key_of(moment: datetime, row_id: int) -> str:
