@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from markupsafe import Markup, escape
-from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy import Select, and_, exists, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from ..auth.access import SignedInUser
@@ -83,6 +83,33 @@ def conversations(
     user: SignedInUser, mailbox_id: int | None = None, folder_id: int | None = None, after: str | None = None
 ) -> Page:
     """Return a page of conversations, newest first, after the key `after` of the page before."""
+    return _page(_conversations(user, mailbox_id, folder_id), Conversation.latest_at, Conversation.id, after)
+
+
+def conversations_since(
+    user: SignedInUser, since: str | None, mailbox_id: int | None = None, folder_id: int | None = None
+) -> Page:
+    """Return the conversations that moved above the key `since` (new mail), newest first, a page at most.
+
+    `after` is set when there are more than a page of them: the list is then shown afresh.
+    """
+    query = _conversations(user, mailbox_id, folder_id)
+    key = _key(since)
+    if key is not None:
+        query = query.where(
+            or_(Conversation.latest_at > key[0], and_(Conversation.latest_at == key[0], Conversation.id > key[1]))
+        )
+    return _page(query, Conversation.latest_at, Conversation.id, None)
+
+
+def top_key(page: Page) -> str | None:
+    """Return the key of the page's first conversation: what the list's poll asks to be newer than."""
+    if not page.rows:
+        return None
+    return _key_of(page.rows[0].conversation.latest_at, page.rows[0].conversation.id)
+
+
+def _conversations(user: SignedInUser, mailbox_id: int | None, folder_id: int | None) -> Select:
     query = (
         select(Conversation, Message, Mailbox.label)
         .join(Mailbox, Mailbox.id == Conversation.mailbox_id)
@@ -96,23 +123,7 @@ def conversations(
         query = query.where(
             exists().where(in_folder.conversation_id == Conversation.id, in_folder.folder_id == folder_id)
         )
-    return _page(query, Conversation.latest_at, Conversation.id, after)
-
-
-def newest(user: SignedInUser, mailbox_id: int | None = None) -> datetime | None:
-    """Return when the newest conversation the user may read last changed: what the list's poll compares."""
-    # One statement: per readable mailbox, the top of its (mailbox_id, latest_at) index.
-    latest = (
-        select(Conversation.latest_at)
-        .where(Conversation.mailbox_id == Mailbox.id)
-        .order_by(Conversation.latest_at.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    query = select(func.max(latest)).where(Mailbox.id.in_(readable_mailboxes(user)))
-    if mailbox_id is not None:
-        query = query.where(Mailbox.id == mailbox_id)
-    return db.session.execute(query).scalar_one_or_none()
+    return query
 
 
 def find(
