@@ -83,7 +83,9 @@ def conversations(
     user: SignedInUser, mailbox_id: int | None = None, folder_id: int | None = None, after: str | None = None
 ) -> Page:
     """Return a page of conversations, newest first, after the key `after` of the page before."""
-    return _page(_conversations(user, mailbox_id, folder_id), Conversation.latest_at, Conversation.id, after)
+    return _page(
+        _conversations(user, mailbox_id, folder_id), _conversation_rows(), Conversation.latest_at, Conversation.id, after
+    )
 
 
 def conversations_since(
@@ -93,13 +95,13 @@ def conversations_since(
 
     `after` is set when there are more than a page of them: the list is then shown afresh.
     """
-    query = _conversations(user, mailbox_id, folder_id)
+    matching = _conversations(user, mailbox_id, folder_id)
     key = _key(since)
     if key is not None:
-        query = query.where(
+        matching = matching.where(
             or_(Conversation.latest_at > key[0], and_(Conversation.latest_at == key[0], Conversation.id > key[1]))
         )
-    return _page(query, Conversation.latest_at, Conversation.id, None)
+    return _page(matching, _conversation_rows(), Conversation.latest_at, Conversation.id, None)
 
 
 def top_key(page: Page) -> str | None:
@@ -110,12 +112,8 @@ def top_key(page: Page) -> str | None:
 
 
 def _conversations(user: SignedInUser, mailbox_id: int | None, folder_id: int | None) -> Select:
-    query = (
-        select(Conversation, Message, Mailbox.label)
-        .join(Mailbox, Mailbox.id == Conversation.mailbox_id)
-        .outerjoin(Message, Message.id == Conversation.latest_message_id)
-        .where(Conversation.mailbox_id.in_(readable_ids(user)))
-    )
+    """Select the ids of the conversations of the list."""
+    query = select(Conversation.id).where(Conversation.mailbox_id.in_(readable_ids(user)))
     if mailbox_id is not None:
         query = query.where(Conversation.mailbox_id == mailbox_id)
     if folder_id is not None:
@@ -124,6 +122,14 @@ def _conversations(user: SignedInUser, mailbox_id: int | None, folder_id: int | 
             exists().where(in_folder.conversation_id == Conversation.id, in_folder.folder_id == folder_id)
         )
     return query
+
+
+def _conversation_rows() -> Select:
+    return (
+        select(Conversation, Message, Mailbox.label)
+        .join(Mailbox, Mailbox.id == Conversation.mailbox_id)
+        .outerjoin(Message, Message.id == Conversation.latest_message_id)
+    )
 
 
 def find(
@@ -137,17 +143,18 @@ def find(
     terms = search.parse_query(query)
     if not terms:
         return Page([], None)
-    statement = (
+    matching = select(Message.id).where(Message.mailbox_id.in_(readable_ids(user)), search.matches(terms))
+    if mailbox_id is not None:
+        matching = matching.where(Message.mailbox_id == mailbox_id)
+    if folder_id is not None:
+        matching = matching.where(Message.folder_id == folder_id)
+    rows = (
         select(Conversation, Message, Mailbox.label)
+        .select_from(Message)
         .join(Conversation, Conversation.id == Message.conversation_id)
         .join(Mailbox, Mailbox.id == Message.mailbox_id)
-        .where(Message.mailbox_id.in_(readable_ids(user)), search.matches(terms))
     )
-    if mailbox_id is not None:
-        statement = statement.where(Message.mailbox_id == mailbox_id)
-    if folder_id is not None:
-        statement = statement.where(Message.folder_id == folder_id)
-    return _page(statement, Message.internaldate, Message.id, after)
+    return _page(matching, rows, Message.internaldate, Message.id, after)
 
 
 def highlight(value: str, query: str) -> Markup:
@@ -256,18 +263,25 @@ def set_flag(messages: list[Message], flag: str, value: bool) -> list[int]:
     return sorted({copy.mailbox_id for copy in changed})
 
 
-def _page(query: Select, moment: InstrumentedAttribute, row_id: InstrumentedAttribute, after: str | None) -> Page:
-    """Run a query of (conversation, message, mailbox label) rows newest first by (moment, id), after a page key."""
+def _page(
+    matching: Select, rows: Select, moment: InstrumentedAttribute, row_id: InstrumentedAttribute, after: str | None
+) -> Page:
+    """Return the page after the key `after` of the rows whose ids `matching` selects, newest first by (moment, id).
+
+    The page's ids are chosen first, on their own table; only then are their rows joined: a search
+    that matches most messages sorts two columns, not whole rows with their conversation.
+    """
     key = _key(after)
     if key is not None:
-        query = query.where(or_(moment < key[0], and_(moment == key[0], row_id < key[1])))
-    rows = db.session.execute(
-        query.add_columns(moment, row_id).order_by(moment.desc(), row_id.desc()).limit(PAGE_SIZE + 1)
+        matching = matching.where(or_(moment < key[0], and_(moment == key[0], row_id < key[1])))
+    ids = matching.order_by(moment.desc(), row_id.desc()).limit(PAGE_SIZE + 1)
+    found = db.session.execute(
+        rows.add_columns(moment, row_id).where(row_id.in_(ids)).order_by(moment.desc(), row_id.desc())
     ).all()
-    page = [Row(conversation, message, label) for conversation, message, label, _, _ in rows[:PAGE_SIZE]]
-    if len(rows) <= PAGE_SIZE:
+    page = [Row(conversation, message, label) for conversation, message, label, _, _ in found[:PAGE_SIZE]]
+    if len(found) <= PAGE_SIZE:
         return Page(page, None)
-    *_, last_moment, last_id = rows[PAGE_SIZE - 1]
+    *_, last_moment, last_id = found[PAGE_SIZE - 1]
     return Page(page, _key_of(last_moment, last_id))
 
 
