@@ -74,8 +74,12 @@ def matches(terms: list[Term]) -> ColumnElement[bool]:
         )
     else:
         query = " & ".join(_tsquery(term) for term in terms)
+        # Written into the statement (quoted by the driver's rules), not sent as a parameter: a
+        # prepared statement's generic plan cannot tell how many messages a query finds, and then
+        # joined every match before sorting (a phrase: 110 ms instead of 30 on 10,000 messages).
+        tsquery = bindparam("tsquery", query, literal_execute=True)
         found = select(postgresql_index.c.message_id).where(
-            postgresql_index.c.document.op("@@")(func.to_tsquery("simple", bindparam("tsquery", query)))
+            postgresql_index.c.document.op("@@")(func.to_tsquery("simple", tsquery))
         )
     return Message.id.in_(found)
 
