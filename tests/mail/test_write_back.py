@@ -2,7 +2,7 @@
 worker's UID STORE, and a sync pass that runs before the write-back does not undo them."""
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select, update
 
@@ -12,6 +12,7 @@ from oroflask.mail import service, tasks
 from oroflask.mail.models import FlagChange
 from oroflask.mailboxes.models import Mailbox
 from oroflask.mailstore.models import Message
+from oroflask.worker import queue_of
 from tests.dovecot.server import free_port
 from tests.mailboxes.conftest import run_queued, signed_in
 from tests.sync.conftest import config, enabled, imap_stand_in, mail_server, mailbox_id  # noqa: F401
@@ -107,6 +108,8 @@ def test_a_change_is_kept_while_the_server_cannot_be_reached_and_written_when_it
     assert "Writing flags back to mailbox" in caplog.text and "Nothing answers at" in caplog.text
     assert "kept, tried again in 900 s" in caplog.text
 
+    moment = datetime(2026, 12, 2, 10, 7, tzinfo=timezone.utc)
+    assert tasks.write_pending_flags.name in [task.name for task in queue_of(app).huey.read_periodic(moment)]
     with app.app_context():
         tasks.write_pending_flags()  # still waiting out its back-off: nothing queued
     assert run_queued(app) == 0
