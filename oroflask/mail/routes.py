@@ -3,7 +3,7 @@ images, attachments and original, and the read and flag toggles."""
 
 from io import BytesIO
 
-from flask import Response, abort, render_template, request, send_file, url_for
+from flask import Response, abort, make_response, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 
 from ..htmx import is_htmx_request, redirect_to
@@ -47,7 +47,8 @@ def index():
         "query": query,
         "mailbox_id": mailbox_id,
         "folder_id": folder_id,
-        "newest": None if query or after else service.newest(current_user, mailbox_id),
+        "since": service.top_key(page),
+        "paged": bool(after),
         "mailbox_page": lambda mailbox: service.mailbox_page(mailbox, current_user),
         "highlight": service.highlight,
     }
@@ -59,24 +60,32 @@ def index():
 @bp.route("/mail/poll")
 @login_required
 def poll():
-    """Answer 204 while nothing newer than `since` arrived, else the list's first page."""
+    """Answer 204 while no conversation moved above `since`, else their rows for the top of the list.
+
+    The rows the user loaded with More stay; a conversation's older row goes (static/js/mail.js).
+    More than a page of them: the list is shown afresh.
+    """
     mailbox_id = request.args.get("mailbox", type=int)
     folder_id = request.args.get("folder", type=int)
-    newest = service.newest(current_user, mailbox_id)
-    if newest is None or newest.isoformat() == request.args.get("since", ""):
+    page = service.conversations_since(current_user, request.args.get("since"), mailbox_id, folder_id)
+    if not page.rows:
         return Response(status=204)
-    places = service.places(current_user)
-    return render_template(
-        "mail/_list.html",
-        places=places,
-        page=service.conversations(current_user, mailbox_id, folder_id),
-        query="",
-        mailbox_id=mailbox_id,
-        folder_id=folder_id,
-        newest=newest,
-        mailbox_page=lambda mailbox: service.mailbox_page(mailbox, current_user),
-        highlight=service.highlight,
-    )
+    view = {
+        "places": service.places(current_user),
+        "query": "",
+        "paged": False,
+        "mailbox_id": mailbox_id,
+        "folder_id": folder_id,
+        "mailbox_page": lambda mailbox: service.mailbox_page(mailbox, current_user),
+        "highlight": service.highlight,
+    }
+    if page.after:
+        fresh = service.conversations(current_user, mailbox_id, folder_id)
+        response = make_response(render_template("mail/_list.html", page=fresh, since=service.top_key(fresh), **view))
+        response.headers["HX-Retarget"] = "#mail-list"
+        response.headers["HX-Reswap"] = "outerHTML"
+        return response
+    return render_template("mail/_poll.html", page=page, since=service.top_key(page), **view)
 
 
 @bp.route("/mail/conversations/<int:conversation_id>")

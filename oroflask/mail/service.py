@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from markupsafe import Markup, escape
-from sqlalchemy import and_, exists, func, or_, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import Select, and_, exists, or_, select
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from ..auth.access import SignedInUser
 from ..database import utcnow
@@ -83,12 +83,37 @@ def conversations(
     user: SignedInUser, mailbox_id: int | None = None, folder_id: int | None = None, after: str | None = None
 ) -> Page:
     """Return a page of conversations, newest first, after the key `after` of the page before."""
-    query = (
-        select(Conversation, Message, Mailbox.label)
-        .join(Mailbox, Mailbox.id == Conversation.mailbox_id)
-        .outerjoin(Message, Message.id == Conversation.latest_message_id)
-        .where(Conversation.mailbox_id.in_(readable_ids(user)))
+    return _page(
+        _conversations(user, mailbox_id, folder_id), _conversation_rows(), Conversation.latest_at, Conversation.id, after
     )
+
+
+def conversations_since(
+    user: SignedInUser, since: str | None, mailbox_id: int | None = None, folder_id: int | None = None
+) -> Page:
+    """Return the conversations that moved above the key `since` (new mail), newest first, a page at most.
+
+    `after` is set when there are more than a page of them: the list is then shown afresh.
+    """
+    matching = _conversations(user, mailbox_id, folder_id)
+    key = _key(since)
+    if key is not None:
+        matching = matching.where(
+            or_(Conversation.latest_at > key[0], and_(Conversation.latest_at == key[0], Conversation.id > key[1]))
+        )
+    return _page(matching, _conversation_rows(), Conversation.latest_at, Conversation.id, None)
+
+
+def top_key(page: Page) -> str | None:
+    """Return the key of the page's first conversation: what the list's poll asks to be newer than."""
+    if not page.rows:
+        return None
+    return _key_of(page.rows[0].conversation.latest_at, page.rows[0].conversation.id)
+
+
+def _conversations(user: SignedInUser, mailbox_id: int | None, folder_id: int | None) -> Select:
+    """Select the ids of the conversations of the list."""
+    query = select(Conversation.id).where(Conversation.mailbox_id.in_(readable_ids(user)))
     if mailbox_id is not None:
         query = query.where(Conversation.mailbox_id == mailbox_id)
     if folder_id is not None:
@@ -96,34 +121,15 @@ def conversations(
         query = query.where(
             exists().where(in_folder.conversation_id == Conversation.id, in_folder.folder_id == folder_id)
         )
-    key = _key(after)
-    if key is not None:
-        moment, last_id = key
-        query = query.where(
-            or_(Conversation.latest_at < moment, and_(Conversation.latest_at == moment, Conversation.id < last_id))
-        )
-    rows = db.session.execute(
-        query.order_by(Conversation.latest_at.desc(), Conversation.id.desc()).limit(PAGE_SIZE + 1)
-    ).all()
-    page = [Row(conversation, message, label) for conversation, message, label in rows[:PAGE_SIZE]]
-    more = len(rows) > PAGE_SIZE
-    return Page(page, _key_of(page[-1].conversation.latest_at, page[-1].conversation.id) if more else None)
+    return query
 
 
-def newest(user: SignedInUser, mailbox_id: int | None = None) -> datetime | None:
-    """Return when the newest conversation the user may read last changed: what the list's poll compares."""
-    # One statement: per readable mailbox, the top of its (mailbox_id, latest_at) index.
-    latest = (
-        select(Conversation.latest_at)
-        .where(Conversation.mailbox_id == Mailbox.id)
-        .order_by(Conversation.latest_at.desc())
-        .limit(1)
-        .scalar_subquery()
+def _conversation_rows() -> Select:
+    return (
+        select(Conversation, Message, Mailbox.label)
+        .join(Mailbox, Mailbox.id == Conversation.mailbox_id)
+        .outerjoin(Message, Message.id == Conversation.latest_message_id)
     )
-    query = select(func.max(latest)).where(Mailbox.id.in_(readable_mailboxes(user)))
-    if mailbox_id is not None:
-        query = query.where(Mailbox.id == mailbox_id)
-    return db.session.execute(query).scalar_one_or_none()
 
 
 def find(
@@ -137,28 +143,18 @@ def find(
     terms = search.parse_query(query)
     if not terms:
         return Page([], None)
-    statement = (
+    matching = select(Message.id).where(Message.mailbox_id.in_(readable_ids(user)), search.matches(terms))
+    if mailbox_id is not None:
+        matching = matching.where(Message.mailbox_id == mailbox_id)
+    if folder_id is not None:
+        matching = matching.where(Message.folder_id == folder_id)
+    rows = (
         select(Conversation, Message, Mailbox.label)
+        .select_from(Message)
         .join(Conversation, Conversation.id == Message.conversation_id)
         .join(Mailbox, Mailbox.id == Message.mailbox_id)
-        .where(Message.mailbox_id.in_(readable_ids(user)), search.matches(terms))
     )
-    if mailbox_id is not None:
-        statement = statement.where(Message.mailbox_id == mailbox_id)
-    if folder_id is not None:
-        statement = statement.where(Message.folder_id == folder_id)
-    key = _key(after)
-    if key is not None:
-        moment, last_id = key
-        statement = statement.where(
-            or_(Message.internaldate < moment, and_(Message.internaldate == moment, Message.id < last_id))
-        )
-    rows = db.session.execute(
-        statement.order_by(Message.internaldate.desc(), Message.id.desc()).limit(PAGE_SIZE + 1)
-    ).all()
-    page = [Row(conversation, message, label) for conversation, message, label in rows[:PAGE_SIZE]]
-    more = len(rows) > PAGE_SIZE
-    return Page(page, _key_of(page[-1].message.internaldate, page[-1].message.id) if more else None)
+    return _page(matching, rows, Message.internaldate, Message.id, after)
 
 
 def highlight(value: str, query: str) -> Markup:
@@ -265,6 +261,28 @@ def set_flag(messages: list[Message], flag: str, value: bool) -> list[int]:
     for copy in changed:
         db.session.refresh(copy)
     return sorted({copy.mailbox_id for copy in changed})
+
+
+def _page(
+    matching: Select, rows: Select, moment: InstrumentedAttribute, row_id: InstrumentedAttribute, after: str | None
+) -> Page:
+    """Return the page after the key `after` of the rows whose ids `matching` selects, newest first by (moment, id).
+
+    The page's ids are chosen first, on their own table; only then are their rows joined: a search
+    that matches most messages sorts two columns, not whole rows with their conversation.
+    """
+    key = _key(after)
+    if key is not None:
+        matching = matching.where(or_(moment < key[0], and_(moment == key[0], row_id < key[1])))
+    ids = matching.order_by(moment.desc(), row_id.desc()).limit(PAGE_SIZE + 1)
+    found = db.session.execute(
+        rows.add_columns(moment, row_id).where(row_id.in_(ids)).order_by(moment.desc(), row_id.desc())
+    ).all()
+    page = [Row(conversation, message, label) for conversation, message, label, _, _ in found[:PAGE_SIZE]]
+    if len(found) <= PAGE_SIZE:
+        return Page(page, None)
+    *_, last_moment, last_id = found[PAGE_SIZE - 1]
+    return Page(page, _key_of(last_moment, last_id))
 
 
 def _key_of(moment: datetime, row_id: int) -> str:

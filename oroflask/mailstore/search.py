@@ -2,13 +2,14 @@
 
 Both index the same words: text is cut into runs of letters and digits here, lowercased, so
 the two engines see plain words and a user's query means the same on both. The index is
-filled after the sync has stored a batch (`index_pending`), outside its hot path.
+filled after the sync has stored a batch (`index_pending`), outside its hot path; a message's row
+leaves with the message (PostgreSQL: its foreign key; SQLite: a trigger, migration 0016).
 """
 
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, bindparam, column, delete, func, literal_column, select, table, text
+from sqlalchemy import ColumnElement, bindparam, column, func, literal_column, select, table, text
 
 from ..extensions import db
 from . import parse
@@ -73,8 +74,12 @@ def matches(terms: list[Term]) -> ColumnElement[bool]:
         )
     else:
         query = " & ".join(_tsquery(term) for term in terms)
+        # Written into the statement (quoted by the driver's rules), not sent as a parameter: a
+        # prepared statement's generic plan cannot tell how many messages a query finds, and then
+        # joined every match before sorting (a phrase: 110 ms instead of 30 on 10,000 messages).
+        tsquery = bindparam("tsquery", query, literal_execute=True)
         found = select(postgresql_index.c.message_id).where(
-            postgresql_index.c.document.op("@@")(func.to_tsquery("simple", bindparam("tsquery", query)))
+            postgresql_index.c.document.op("@@")(func.to_tsquery("simple", tsquery))
         )
     return Message.id.in_(found)
 
@@ -95,13 +100,9 @@ def _tsquery(term: Term) -> str:
 
 
 def index_pending(limit: int | None = None) -> int:
-    """Index the stored messages that are not indexed yet and forget removed ones; return how many were indexed."""
+    """Index the stored messages that are not indexed yet; return how many were indexed."""
     sqlite = db.engine.dialect.name == "sqlite"
     if sqlite:
-        # FTS5 rows have no foreign key: those of removed messages go here.
-        db.session.execute(
-            delete(sqlite_index).where(literal_column("rowid").not_in(select(Message.id)))
-        )
         indexed = select(literal_column("rowid")).select_from(sqlite_index)
     else:
         indexed = select(postgresql_index.c.message_id)

@@ -273,6 +273,10 @@ def deliver(outgoing_id: int) -> float | None:
 
 def _claim(outgoing: OutgoingMessage) -> bool:
     """Move the message from queued to sending, if it is due and the mailbox is under its rate limit."""
+    # Two workers claiming for one mailbox at once would each count the other's send out: the
+    # mailbox's row stays locked until this claim commits (PostgreSQL; SQLite has no row locks, but
+    # its UPDATE holds the database's write lock from before it counts until the commit).
+    db.session.execute(select(Mailbox.id).where(Mailbox.id == outgoing.mailbox_id).with_for_update())
     now = utcnow()
     recent = (
         select(func.count(OutgoingMessage.id))

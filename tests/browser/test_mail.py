@@ -1,6 +1,7 @@
 """Mail in Chromium: a hostile message runs nothing and loads no remote image until asked, paging
-appends, and the list updates by itself when new mail is stored."""
+appends, and new mail comes in on top of the list without losing the rows More loaded."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -71,7 +72,7 @@ def test_a_hostile_message_runs_nothing_and_its_remote_image_waits(page, live, c
 
 
 @pytest.mark.every_width
-def test_paging_appends_and_the_list_updates_by_itself(page, live):
+def test_new_mail_comes_in_on_top_and_the_rows_more_loaded_stay(page, live):
     count = service.PAGE_SIZE + 3
     store_mail(live, [(uid, mail(f"<m{uid}@x>", subject=f"Report {uid}")) for uid in range(1, count + 1)])
     sign_in(page, live)
@@ -83,8 +84,20 @@ def test_paging_appends_and_the_list_updates_by_itself(page, live):
     assert page.url == live.address("/mail")
     expect(page.get_by_role("link", name="More")).to_have_count(0)
 
-    page.goto(live.address("/mail"))
-    expect(rows).to_have_count(service.PAGE_SIZE)
-    store_mail(live, [(count + 1, mail("<new@x>", subject="Fresh arrival"))])
-    expect(rows.first).to_contain_text("Fresh arrival", timeout=10_000)
+    # A new conversation, and a reply to one that only More showed: it moves to the top.
+    store_mail(live, [
+        (count + 1, mail("<new@x>", subject="Fresh arrival")),
+        (count + 2, mail("<reply@x>", subject="Re: Report 2", in_reply_to="<m2@x>", references="<m2@x>")),
+    ])
+    expect(rows.first).to_contain_text("Re: Report 2", timeout=10_000)
+    expect(rows.nth(1)).to_contain_text("Fresh arrival")
+    expect(rows).to_have_count(count + 1)
+    expect(rows.filter(has_text=re.compile(r"Report 2\b"))).to_have_count(1)
+    expect(rows.last).to_contain_text("Report 1")
+    expect(rows.filter(has_text=re.compile(r"Report 3\b"))).to_have_count(1)
     assert page.url == live.address("/mail")
+
+    # Nothing newer: the next polls change nothing.
+    page.wait_for_timeout(2_500)
+    expect(rows).to_have_count(count + 1)
+    expect(rows.first).to_contain_text("Re: Report 2")

@@ -5,14 +5,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from oroflask.auth.models import User
 from oroflask.extensions import db
-from oroflask.mailboxes.models import PERSONAL, Mailbox
 from oroflask.mailstore import search, store
 from oroflask.mailstore.models import Message
-from tests.conftest import USER_EMAIL, make_user
+from tests.conftest import make_user
 from tests.mailboxes.conftest import signed_in
-from tests.mailstore.conftest import ARRIVED, Fetched, mail  # noqa: F401  (mail: for the tests)
+from tests.mailstore.conftest import ARRIVED, Fetched, mail, mailbox_id  # noqa: F401  (for the tests)
 
 OTHER_EMAIL = "other@example.com"
 
@@ -37,17 +35,6 @@ def add(app, mailbox_id: int, messages: list[tuple[int, bytes]], *, folder: str 
                 .order_by(Message.uid)
             ).scalars()
         )
-
-
-@pytest.fixture
-def mailbox_id(app, user) -> int:
-    """Return the id of the user's personal mailbox (not connected: the store is filled directly)."""
-    with app.app_context():
-        owner = db.session.execute(select(User).where(User.email == USER_EMAIL)).scalar_one()
-        mailbox = Mailbox(kind=PERSONAL, owner_id=owner.id, address="adele@contoso.com", label="Adele Vance")
-        db.session.add(mailbox)
-        db.session.commit()
-        return mailbox.id
 
 
 @pytest.fixture

@@ -53,15 +53,47 @@ def test_a_mailbox_without_synced_mail_links_its_page(browser, mailbox_id):
     assert "Nothing synced yet." in page and 'href="/account/mailbox"' in page
 
 
-def test_the_poll_answers_204_until_new_mail_arrives(app, browser, mailbox_id):
-    add(app, mailbox_id, [(1, mail("<a@x>", subject="First"))])
-    page = browser.get("/mail").get_data(as_text=True)
-    poll = re.search(r'hx-get="(/mail/poll[^"]+)"', page)[1].replace("&amp;", "&")
+def poll_of(page: str) -> str:
+    return re.search(r'hx-get="(/mail/poll[^"]*)"', page)[1].replace("&amp;", "&")
+
+
+def test_the_poll_answers_204_until_new_mail_arrives_then_only_the_rows_for_the_top(app, browser, mailbox_id):
+    add(app, mailbox_id, [(1, mail("<a@x>", subject="First")), (2, mail("<b@x>", subject="Second"))])
+    poll = poll_of(browser.get("/mail").get_data(as_text=True))
     headers = {"HX-Request": "true"}
     assert browser.get(poll, headers=headers).status_code == 204
-    add(app, mailbox_id, [(2, mail("<b@x>", subject="Second"))])
+    add(app, mailbox_id, [
+        (3, mail("<c@x>", subject="Third")),
+        (4, mail("<d@x>", subject="Re: First", in_reply_to="<a@x>", references="<a@x>")),
+    ])
     fresh = browser.get(poll, headers=headers)
-    assert fresh.status_code == 200 and "Second" in fresh.get_data(as_text=True)
+    text = fresh.get_data(as_text=True)
+    assert fresh.status_code == 200
+    assert 'hx-swap-oob="afterbegin:#conversations"' in text
+    # The conversation of First moved to the top, Third is new; Second did not change.
+    assert "Re: First" in text and "Third" in text and "Second" not in text
+    first_page = browser.get("/mail").get_data(as_text=True)
+    assert ids_in(text) == ids_in(first_page)[:2]
+    next_poll = poll_of(text)
+    assert next_poll != poll and browser.get(next_poll, headers=headers).status_code == 204
+
+
+def test_an_empty_list_says_so_until_its_poll_brings_the_first_mail(app, browser, mailbox_id):
+    page = browser.get("/mail").get_data(as_text=True)
+    assert 'id="no-conversations"' in page
+    add(app, mailbox_id, [(1, mail("<a@x>", subject="First"))])
+    fresh = browser.get(poll_of(page), headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "First" in fresh and 'id="no-conversations"' not in fresh
+
+
+def test_more_than_a_page_of_new_conversations_shows_the_list_afresh(app, browser, mailbox_id):
+    add(app, mailbox_id, [(1, mail("<a@x>", subject="First"))])
+    poll = poll_of(browser.get("/mail").get_data(as_text=True))
+    add(app, mailbox_id, [(uid, mail(f"<m{uid}@x>", subject=f"Report {uid}")) for uid in range(2, service.PAGE_SIZE + 3)])
+    fresh = browser.get(poll, headers={"HX-Request": "true"})
+    assert fresh.headers["HX-Retarget"] == "#mail-list" and fresh.headers["HX-Reswap"] == "outerHTML"
+    text = fresh.get_data(as_text=True)
+    assert len(ids_in(text)) == service.PAGE_SIZE and 'id="more"' in text and "hx-swap-oob" not in text
 
 
 def test_new_message_links_compose(browser, mailbox_id):

@@ -2,15 +2,17 @@
 worker's UID STORE, and a sync pass that runs before the write-back does not undo them."""
 
 import re
+from datetime import datetime, timedelta, timezone
 
-import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from oroflask.database import utcnow
 from oroflask.extensions import db
-from oroflask.failures import EXPLAINED
 from oroflask.mail import service, tasks
 from oroflask.mail.models import FlagChange
+from oroflask.mailboxes.models import Mailbox
 from oroflask.mailstore.models import Message
+from oroflask.worker import queue_of
 from tests.dovecot.server import free_port
 from tests.mailboxes.conftest import run_queued, signed_in
 from tests.sync.conftest import config, enabled, imap_stand_in, mail_server, mailbox_id  # noqa: F401
@@ -86,7 +88,9 @@ def test_a_sync_before_the_write_back_does_not_undo_the_change(
     assert local(app) == {"Read here": (True, False)}
 
 
-def test_a_failed_write_back_is_explained_and_kept_for_its_retry(app, user, mail_server, mailbox_id, caplog):
+def test_a_change_is_kept_while_the_server_cannot_be_reached_and_written_when_it_is_back(
+    app, user, mail_server, mailbox_id, mail_identity_provider, caplog
+):
     deliver(mail_server, "Kept")
     sync(app, mailbox_id)
     run_queued(app)
@@ -94,16 +98,86 @@ def test_a_failed_write_back_is_explained_and_kept_for_its_retry(app, user, mail
     app.config["MICROSOFT_IMAP_PORT"] = free_port()  # nothing listens there: the server cannot be reached
     with app.app_context():
         service.set_flag([db.session.get(Message, message)], service.FLAGGED, True)
-        with pytest.raises(EXPLAINED):
+        for _ in range(12):  # more tries than the queue's retries ever were
             tasks.write_flags(mailbox_id)
-        assert db.session.execute(select(FlagChange.flag)).scalars().all() == ["\\Flagged"]
+        change = db.session.execute(select(FlagChange)).scalar_one()
+        assert (change.flag, change.value, change.attempts) == ("\\Flagged", True, 12)
+        wait = (change.next_try_at - utcnow()).total_seconds()
+        assert tasks.RETRY_CAP_SECONDS - 5 < wait <= tasks.RETRY_CAP_SECONDS
         assert db.session.get(Message, message).flagged
     assert "Writing flags back to mailbox" in caplog.text and "Nothing answers at" in caplog.text
+    assert "kept, tried again in 900 s" in caplog.text
+
+    moment = datetime(2026, 12, 2, 10, 7, tzinfo=timezone.utc)
+    assert tasks.write_pending_flags.name in [task.name for task in queue_of(app).huey.read_periodic(moment)]
+    with app.app_context():
+        tasks.write_pending_flags()  # still waiting out its back-off: nothing queued
+    assert run_queued(app) == 0
+
     app.config["MICROSOFT_IMAP_PORT"] = mail_server.imaps_port
     with app.app_context():
+        db.session.execute(update(FlagChange).values(next_try_at=utcnow() - timedelta(seconds=1)))
+        db.session.commit()
+        tasks.write_pending_flags()
+    assert run_queued(app) == 1
+    assert b"\\Flagged" in server_flags(mail_server, mail_identity_provider)["Kept"]
+    with app.app_context():
+        assert db.session.execute(select(FlagChange)).first() is None
+    sync(app, mailbox_id)
+    assert local(app) == {"Kept": (False, True)}
+
+
+def test_a_change_waits_while_the_mailbox_is_disconnected(app, user, mail_server, mailbox_id, mail_identity_provider):
+    deliver(mail_server, "Later")
+    sync(app, mailbox_id)
+    run_queued(app)
+    message, _ = message_id_of(app, "Later")
+    with app.app_context():
+        mailbox = db.session.get(Mailbox, mailbox_id)
+        grant_id, mailbox.grant_id = mailbox.grant_id, None
+        db.session.commit()
+        service.set_flag([db.session.get(Message, message)], service.SEEN, True)
         tasks.write_flags(mailbox_id)
-    assert b"\\Flagged" in server_flags(mail_server, mail_identity_provider_of(app))["Kept"]
+        tasks.write_pending_flags()
+        assert db.session.execute(select(FlagChange.flag)).scalars().all() == ["\\Seen"]
+    assert run_queued(app) == 0
+    with app.app_context():
+        db.session.get(Mailbox, mailbox_id).grant_id = grant_id
+        db.session.commit()
+        tasks.write_pending_flags()
+    assert run_queued(app) == 1
+    assert b"\\Seen" in server_flags(mail_server, mail_identity_provider)["Later"]
 
 
-def mail_identity_provider_of(app) -> str:
-    return app.config["MICROSOFT_AUTHORITY"]
+def test_a_change_to_a_message_gone_from_the_server_is_dropped_and_the_sync_follows_the_server(
+    app, user, mail_server, mailbox_id, mail_identity_provider, caplog
+):
+    deliver(mail_server, "Staying")
+    deliver(mail_server, "Expunged")
+    with imap(mail_server, mail_identity_provider) as client:
+        client.create_folder("Projects")
+        client.append("Projects", b"Subject: Filed\r\nFrom: lee@example.com\r\n\r\nFiled away.\r\n")
+    with app.app_context():
+        db.session.get(Mailbox, mailbox_id).folders = ["INBOX", "Projects"]
+        db.session.commit()
+    sync(app, mailbox_id)
+    run_queued(app)
+    with app.app_context():
+        found = db.session.execute(select(Message).where(Message.subject.in_(["Staying", "Expunged", "Filed"])))
+        service.set_flag(list(found.scalars()), service.FLAGGED, True)
+    with app.app_context():
+        assert len(db.session.execute(select(FlagChange)).all()) == 3
+    with imap(mail_server, mail_identity_provider) as client:
+        client.select_folder("INBOX")
+        client.delete_messages(client.search(["SUBJECT", "Expunged"]))
+        client.expunge()
+        client.delete_folder("Projects")
+
+    with app.app_context():
+        tasks.write_flags(mailbox_id)
+        assert db.session.execute(select(FlagChange)).first() is None
+    assert "the folder Projects no longer exists on the server; 1 read or flag changes dropped" in caplog.text
+    assert server_flags(mail_server, mail_identity_provider) == {"Staying": {b"\\Flagged"}}
+    sync(app, mailbox_id)
+    after_sync = local(app)
+    assert after_sync["Staying"] == (False, True) and "Expunged" not in after_sync

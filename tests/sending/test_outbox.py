@@ -2,10 +2,11 @@
 what is refused and explained, retried, rate-limited, never sent twice; and the permissions."""
 
 import io
+import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from oroflask.database import utcnow
 from oroflask.connection.models import MicrosoftGrant
@@ -95,6 +96,50 @@ def test_the_rate_limit_holds_the_31st_message_of_a_minute(app, browser, mailbox
         wait = service.deliver(outgoing_id)
     assert 25 <= wait <= 31
     assert stored(app, outgoing_id).state == "queued"
+
+
+def test_workers_claiming_at_the_same_instant_send_no_31st_message(app, browser, mailbox_id, dovecot):
+    """On PostgreSQL each worker's count would miss the others' uncommitted claims without the mailbox's lock."""
+    workers = 6
+    with app.app_context():
+        for number in range(service.PER_MINUTE - 1):
+            db.session.add(OutgoingMessage(
+                mailbox_id=mailbox_id, message_id=f"m{number}@x", recipients=[ADELE], raw=b"x",
+                state="sent", attempts=1, started_at=utcnow() - timedelta(seconds=30), subject="",
+            ))
+        db.session.commit()
+    queued = [outgoing_id_of(send(browser, mailbox_id, to=ADELE, subject=f"At once {number}")) for number in range(workers)]
+    start = threading.Barrier(workers)
+    failures: list[BaseException] = []
+
+    def deliver(outgoing_id: int) -> None:
+        with app.app_context():
+            start.wait()
+            try:
+                service.deliver(outgoing_id)
+            except BaseException as error:  # reported by the assertion below
+                failures.append(error)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=deliver, args=(outgoing_id,)) for outgoing_id in queued]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert not failures, failures
+    states = sorted(stored(app, outgoing_id).state for outgoing_id in queued)
+    assert states == ["queued"] * (workers - 1) + ["sent"]
+    with app.app_context():
+        started = db.session.execute(
+            select(func.count(OutgoingMessage.id)).where(
+                OutgoingMessage.mailbox_id == mailbox_id, OutgoingMessage.started_at > utcnow() - service.WINDOW
+            )
+        ).scalar_one()
+    assert started == service.PER_MINUTE
+    arrivals = dovecot.doveadm("search", "-u", ADELE, "mailbox", "INBOX", "header", "subject", "At once")
+    assert len(arrivals.strip().splitlines()) == 1
 
 
 def test_a_temporary_refusal_is_retried_later(app, browser, mailbox_id, smtp_stand_in):
