@@ -515,7 +515,8 @@ def push_latency(bench: Bench, target: Target, mailbox: Filled, database: Path) 
             if worker.poll() is not None:
                 tail = log.read_text(encoding="utf-8", errors="replace")[-600:]
                 return f"not measured: the mail worker exited ({worker.returncode}): {tail}"
-            return f"not measured: no push yet (nothing stored within {PUSH_PRIMER_WAIT:g} s of a delivery)"
+            tail = log.read_text(encoding="utf-8", errors="replace")[-600:]
+            return f"not measured: nothing stored within {PUSH_PRIMER_WAIT:g} s of a delivery; the worker said: {tail}"
         latencies = []
         for number in range(PUSH_SAMPLES):
             latency = deliver_and_wait(target.server, mailbox, database, f"push-{number}", PUSH_MESSAGE_WAIT)
@@ -545,7 +546,12 @@ def describe(mailbox: Filled, sizes: list[int]) -> str:
 def only(database: Path, mailbox: Filled) -> Path:
     """Return a copy of `database` without the other mailboxes, so that the worker syncs no other."""
     copy = database.with_name(f"push-{database.name}")
-    shutil.copyfile(database, copy)
+    for leftover in copy.parent.glob(f"{copy.name}*"):
+        leftover.unlink()
+    # Through SQLite's backup, not a file copy: the last batches the engine committed may still be
+    # in the write-ahead log beside the file, which a copy of the file alone would lose.
+    with closing(sqlite3.connect(database)) as source, closing(sqlite3.connect(copy)) as target:
+        source.backup(target)
     with closing(sqlite3.connect(copy)) as connection, connection:
         connection.execute("DELETE FROM mailbox WHERE id != ?", (mailbox.mailbox_id,))
     return copy

@@ -55,6 +55,13 @@ TAGGED = re.compile(rb"(\S+) (OK|NO|BAD)\b ?(.*)", re.DOTALL)
 MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
 ESEARCH_ALL = re.compile(rb"\bALL ([0-9:,]+)")
 IDLE_EVENTS = {b"EXISTS", b"EXPUNGE", b"FETCH", b"RECENT"}
+# A flag scan's lines as Dovecot and Exchange word them, and any other FETCH line (MODSEQ, another
+# order) for the slower reading by item.
+FLAG_SCAN_LINE = re.compile(
+    rb"^\* \d+ FETCH \((?:UID (\d+) FLAGS \(([^)]*)\)|FLAGS \(([^)]*)\) UID (\d+)|([^\r\n]*))\)\r?$",
+    re.MULTILINE,
+)
+BYE_LINE = re.compile(rb"^\* BYE[^\r\n]*", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -205,23 +212,25 @@ class ImapSession:
         """Return every message's flags by UID, or only those changed since a modseq (CONDSTORE)."""
 
         def scanning():
-            arguments = ["FETCH", "1:*", "(UID FLAGS)"]
+            command = "UID FETCH 1:* (UID FLAGS)"
             if changed_since is not None:
                 if not self.condstore:
                     raise ValueError("CHANGEDSINCE needs a server that advertises CONDSTORE")
-                arguments.append(f"(CHANGEDSINCE {changed_since})")
+                command += f" (CHANGEDSINCE {changed_since})"
                 self.commands["UID FETCH FLAGS CHANGEDSINCE"] += 1
             else:
                 self.commands["UID FETCH FLAGS"] += 1
-            typ, data = self._imap.uid(*arguments)
-            self._check(typ, data)
-            flags = {}
-            for line in data:
-                # Unsolicited FETCH lines without a UID (another client's change) are left for next time.
-                if isinstance(line, bytes) and (uid := UID_ITEM.search(line)):
-                    found = FLAGS_ITEM.search(line)
-                    flags[int(uid[1])] = parse_flags(found[1]) if found else frozenset()
-            return flags
+            # A line per message: read whole and parsed in one pass, not line by line through imaplib.
+            tag = self._tag()
+            self._imap.send(f"{tag} {command}\r\n".encode())
+            answer, tagged = self._imap.file.read_answer(tag.encode())
+            if tagged is None:
+                bye = BYE_LINE.search(answer)
+                if bye is not None:
+                    raise self._bye(bye[0])
+                raise EOFError("the server closed the connection")
+            self._tagged_ok(tagged, "UID FETCH")
+            return parse_flag_scan(answer)
 
         return self._run(scanning)
 
@@ -454,13 +463,7 @@ class ImapSession:
             if FETCH_LINE.match(text):
                 return message_from(text, literals), None
             if text.startswith(b"* BYE"):
-                said = text[6:].decode("utf-8", "replace")
-                kind, retry_after = imap_kind(said)
-                raise self._refusal(
-                    "connection_closed" if kind == "imap_refused" else kind,
-                    server_said=said,
-                    retry_after=retry_after,
-                )
+                raise self._bye(text)
             return None, None
         tagged = TAGGED.match(line.rstrip(b"\r\n"))
         if tagged and tagged[1].decode() in pending:
@@ -491,10 +494,14 @@ class ImapSession:
         if len(words) >= 3 and words[0] == b"*" and words[1].isdigit() and words[2] in IDLE_EVENTS:
             events.append((int(words[1]), words[2].decode()))
         elif text.startswith(b"* BYE"):
-            said = text[6:].decode("utf-8", "replace")
-            kind, retry_after = imap_kind(said)
-            kind = "connection_closed" if kind == "imap_refused" else kind
-            raise self._refusal(kind, server_said=said, retry_after=retry_after)
+            raise self._bye(text)
+
+    def _bye(self, line: bytes) -> MailServerError:
+        """Return the failure a server's BYE line tells of (throttling, a closed connection)."""
+        said = line[6:].rstrip(b"\r\n").decode("utf-8", "replace")
+        kind, retry_after = imap_kind(said)
+        kind = "connection_closed" if kind == "imap_refused" else kind
+        return self._refusal(kind, server_said=said, retry_after=retry_after)
 
     def _tagged_ok(self, line: bytes, command: str) -> None:
         tagged = TAGGED.match(line.rstrip(b"\r\n"))
@@ -611,6 +618,33 @@ class _Reader:
             have += received
         return bytes(view[:have])
 
+    def read_answer(self, tag: bytes) -> tuple[bytes, bytes | None]:
+        """Return a command's untagged answer, read in bulk up to its tagged line, and that line.
+
+        Each literal in the answer is replaced by a NUL, as `_read_rest` does: a line inside one
+        is never taken for the tagged line. The line is None when the stream ended first (what
+        came is returned, a BYE among it).
+        """
+        ends = re.compile(rb"\{(\d+)\+?\}\r\n|^" + re.escape(tag) + rb" [^\n]*\n", re.MULTILINE)
+        parts = []
+        scanned = 0
+        while True:
+            found = ends.search(self._buffer, scanned)
+            if found is None:
+                scanned = max(scanned, self._buffer.rfind(b"\n") + 1)
+            elif found[1] is None:
+                parts.append(self._take(found.start()))
+                return b"".join(parts), self._take(found.end() - found.start())
+            elif len(self._buffer) >= found.end() + (size := int(found[1])):
+                marker = found.end() - found.start()
+                parts.append(self._take(found.start()) + b"\x00")
+                del self._buffer[: marker + size]
+                scanned = 0
+                continue
+            if not self._receive():
+                parts.append(self._take(len(self._buffer)))
+                return b"".join(parts), None
+
     def close(self) -> None:
         """Drop what is buffered; the socket is imaplib's to close."""
         self._buffer.clear()
@@ -639,6 +673,29 @@ def parse_flags(text: bytes) -> frozenset[str]:
     """Return the flags of a FLAGS list's inside, such as b"\\Seen $Forwarded", without \\Recent."""
     # \Recent belongs to one session, not to the message: keeping it would change at every sync.
     return frozenset(flag for flag in text.decode("utf-8", "replace").split() if flag.lower() != "\\recent")
+
+
+def parse_flag_scan(answer: bytes) -> dict[int, frozenset[str]]:
+    """Return the flags by UID of a flag scan's untagged answer (`* n FETCH (UID u FLAGS (...))` lines).
+
+    FETCH lines without a UID (another client's change, unsolicited) are left for next time.
+    """
+    flags: dict[int, frozenset[str]] = {}
+    # Most messages share a handful of flag sets: each is parsed once.
+    parsed: dict[bytes, frozenset[str]] = {}
+    for uid, text, text_first, uid_last, other in FLAG_SCAN_LINE.findall(answer):
+        if uid_last:
+            uid, text = uid_last, text_first
+        elif not uid:
+            found_uid, found_flags = UID_ITEM.search(b" " + other), FLAGS_ITEM.search(other)
+            if found_uid is None:
+                continue
+            uid, text = found_uid[1], found_flags[1] if found_flags else b""
+        value = parsed.get(text)
+        if value is None:
+            value = parsed[text] = parse_flags(text)
+        flags[int(uid)] = value
+    return flags
 
 
 def message_id_of(header: bytes) -> str | None:

@@ -384,9 +384,18 @@ def _codec(charset: str | None) -> str:
 
 
 class _TextOfHTML(HTMLParser):
-    """The text an HTML body shows, without its head, scripts and styles."""
+    """The text an HTML body shows, without its head, scripts and styles.
+
+    Inline elements (<b>, <a>, <span>...) join their text as it reads ("<b>done</b>." is
+    "done."); a block element or a line break separates words.
+    """
 
     HIDDEN = frozenset({"head", "script", "style", "title", "template"})
+    BREAKS = frozenset({
+        "address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "figcaption", "figure",
+        "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "img", "li", "main", "nav",
+        "ol", "p", "pre", "section", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "ul",
+    })
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -400,15 +409,21 @@ class _TextOfHTML(HTMLParser):
         elif tag == "body":
             # A head left open (no </head>) ends here.
             self.hidden = 0
-        elif tag in ("br", "p", "div", "td", "li", "tr"):
+        elif tag in self.BREAKS:
             self.chunks.append(" ")
 
     def handle_endtag(self, tag):
         if tag in self.HIDDEN and self.hidden:
             self.hidden -= 1
+        elif tag in self.BREAKS:
+            self.chunks.append(" ")
 
     def handle_data(self, data):
-        if not self.hidden and not data.isspace():
+        if self.hidden:
+            return
+        if data.isspace():
+            self.chunks.append(" ")  # between two inline elements: one space, counted as no text
+        else:
             self.chunks.append(data)
             self.length += len(data)
 
@@ -420,7 +435,7 @@ def _html_text(html: str) -> str:
         parser.feed(html[start : start + 4096])
         if parser.length > SNIPPET_LENGTH * 4:
             break
-    return " ".join(parser.chunks)
+    return "".join(parser.chunks)
 
 
 def _snippet(text: str) -> str:

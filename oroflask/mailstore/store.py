@@ -63,7 +63,15 @@ def stored_uids(folder: MailFolder) -> set[int]:
 def stored_flags(folder: MailFolder) -> dict[int, frozenset[str]]:
     """Return each stored UID's flags."""
     rows = db.session.execute(select(Message.uid, Message.flags).where(Message.folder_id == folder.id))
-    return {uid: frozenset(flags.split()) for uid, flags in rows}
+    # Most messages share a handful of flag sets: each is split once.
+    parsed: dict[str, frozenset[str]] = {}
+    stored = {}
+    for uid, flags in rows:
+        value = parsed.get(flags)
+        if value is None:
+            value = parsed[flags] = frozenset(flags.split())
+        stored[uid] = value
+    return stored
 
 
 def add_messages(folder: MailFolder, messages: Iterable[FetchedLike]) -> int:

@@ -277,3 +277,55 @@ def test_uid_sets_are_compressed_cut_and_planned():
     assert all(len(part) <= 16_000 for part in uid_sets(many))
     chunks = list(plan_chunks([5, 1, 2, 3, 4], {1: 10, 2: 10, 3: 100, 4: 1, 5: 1}, 2, 50))
     assert chunks == [[1, 2], [3], [4, 5]]
+
+
+def test_a_flag_scan_reads_every_wording_and_steps_over_literals(imap_stand_in):
+    scans = imap_stand_in(
+        answers={
+            "EXAMINE": EXAMINED,
+            "UID": [
+                "* 1 FETCH (UID 3 FLAGS (\\Seen \\Recent))",
+                "* 2 FETCH (FLAGS () UID 5)",
+                "* 3 FETCH (UID 7 MODSEQ (12) FLAGS ($Label1 \\Flagged))",
+                "* 4 FETCH (FLAGS (\\Deleted))",
+                "* 5 EXISTS",
+                # A literal whose text looks like the end of the answer must not end it.
+                "* 4 FETCH (UID 8 BODY[HEADER.FIELDS (SUBJECT)] {{19}}",
+                "{tag} OK not the end",
+                " FLAGS (\\Answered))",
+                "* 5 FETCH (UID 9 FLAGS (\\Seen))",
+                "{tag} OK FETCH completed.",
+            ],
+        }
+    )
+    with ImapSession(Endpoint("127.0.0.1", scans.port, "none"), ALEX, TOKEN) as session:
+        session.select("INBOX")
+        flags = session.flags()
+
+    assert flags == {
+        3: frozenset({"\\Seen"}),
+        5: frozenset(),
+        7: frozenset({"$Label1", "\\Flagged"}),
+        8: frozenset({"\\Answered"}),
+        9: frozenset({"\\Seen"}),
+    }
+    assert session.commands["UID FETCH FLAGS"] == 1
+
+
+def test_a_flag_scan_cut_by_throttling_says_how_long_to_wait(imap_stand_in):
+    throttles = imap_stand_in(
+        answers={
+            "EXAMINE": EXAMINED,
+            "UID": [
+                "* 1 FETCH (UID 3 FLAGS (\\Seen))",
+                "* BYE Request is throttled. Suggested Backoff Time: 4000 milliseconds",
+            ],
+        }
+    )
+    session = ImapSession(Endpoint("127.0.0.1", throttles.port, "none"), ALEX, TOKEN)
+    session.select("INBOX")
+
+    with pytest.raises(MailServerError) as refused:
+        session.flags()
+
+    assert refused.value.kind == "imap_throttled" and refused.value.retry_after == 4
