@@ -82,6 +82,11 @@ def check(app, browser, page: str = MAILBOX_PAGE) -> str:
     queued = browser.post(page + "/check", headers=htmx(browser, page))
     assert queued.status_code == 200, queued.get_data(as_text=True)
     assert 'id="check-waiting"' in queued.get_data(as_text=True)
+    return finished_check(app, browser, page)
+
+
+def finished_check(app, browser, page: str) -> str:
+    """Let the worker run the queued check of `page` and return the panel the poll then shows."""
     assert run_queued(app) == 1
     panel = browser.get(page, headers=htmx(browser, page))
     assert panel.status_code == 200

@@ -25,7 +25,7 @@ from oroflask.sync.models import MailboxSync
 from tests.conftest import ADMIN_EMAIL, USER_EMAIL, csrf_token, element, make_user
 from tests.worker.conftest import start_worker  # noqa: F401
 
-from .conftest import authorize, connect, htmx, run_queued, signed_in
+from .conftest import authorize, connect, finished_check, htmx, signed_in
 
 LIST = "/admin/config/email/mailboxes"
 SALES = "sales@contoso.onmicrosoft.com"
@@ -58,12 +58,7 @@ def checked_after_connecting(app, browser, page: str) -> str:
     worker runs it; return the panel the poll then shows."""
     waiting = browser.get(page).get_data(as_text=True)
     assert 'id="check-waiting"' in waiting and 'hx-trigger="every 1s"' in waiting
-    assert run_queued(app) == 1
-    panel = browser.get(page, headers=htmx(browser, page))
-    assert panel.status_code == 200
-    text = panel.get_data(as_text=True)
-    assert "hx-trigger" not in text, "the finished check still polls"
-    return text
+    return finished_check(app, browser, page)
 
 
 def submit(browser, path: str, **fields):
