@@ -124,8 +124,10 @@ class Watchers:
         for mailbox_id, watcher in list(self.watching.items()):
             if not watcher.alive() or wanted.get(mailbox_id) != watcher.folder or not self._renew(mailbox_id):
                 watcher.stop()
-                del self.watching[mailbox_id]
+                # Released before it leaves the list: once a mailbox is no longer watched here, its
+                # state says so too.
                 self._release(mailbox_id)
+                del self.watching[mailbox_id]
         for mailbox_id, folder in wanted.items():
             if mailbox_id not in self.watching and self._claim(mailbox_id):
                 watcher = Watcher(self, mailbox_id, folder)
