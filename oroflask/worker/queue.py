@@ -19,6 +19,7 @@ from flask import Flask, current_app
 from huey import PostgresHuey, RedisHuey, SqliteHuey
 from huey.api import Huey
 from huey.signals import SIGNAL_INTERRUPTED
+from huey.utils import normalize_time
 
 from .. import config, logs
 
@@ -26,6 +27,9 @@ QUEUE_FILE = "queue.sqlite"
 # The tables of a PostgreSQL queue: queue_task, queue_schedule, queue_kv (the locks), queue_counter.
 POSTGRESQL_TABLES = "queue"
 _QUEUE = "oroflask.queue"
+# A task put back by a stopping worker waits this long in the schedule, so only another worker's
+# schedule hands it on: the stopping worker's own threads, still reading the queue, never see it.
+PUT_BACK_DELAY_SECONDS = 2
 _building = threading.Lock()
 
 
@@ -72,11 +76,19 @@ class Queue:
     def __init__(self, app: Flask):
         self.huey = _huey(app)
         self.wrappers = {declared.name: _register(self.huey, app, declared) for declared in _tasks.values()}
-        # A worker stopped while a task ran (Ctrl+C, the shutdown time-out) puts it back on the queue.
-        self.huey.signal(SIGNAL_INTERRUPTED)(self._requeue)
+        # A worker stopped while a task ran (Ctrl+C, the shutdown time-out) puts it back.
+        self.huey.signal(SIGNAL_INTERRUPTED)(self._put_back)
+        self._put_back_ids: set[str] = set()
 
-    def _requeue(self, signal, interrupted) -> None:
-        self.huey.enqueue(interrupted)
+    def _put_back(self, signal, interrupted) -> None:
+        """Hand a task the worker did not finish to the next worker. Not straight onto the queue: a
+        thread of the stopping worker still waiting on it (Redis and PostgreSQL wake a waiting reader
+        at once) would take the task and die with it."""
+        if interrupted.id in self._put_back_ids:
+            return  # told twice: by the stopping consumer, then by the interrupted thread itself
+        self._put_back_ids.add(interrupted.id)
+        interrupted.eta = normalize_time(delay=PUT_BACK_DELAY_SECONDS, utc=self.huey.utc)
+        self.huey.add_schedule(interrupted)
 
 
 def queue_of(app: Flask) -> Queue:

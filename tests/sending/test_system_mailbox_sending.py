@@ -10,14 +10,16 @@ from oroflask.sending.models import OutgoingMessage
 from tests.conftest import csrf_token
 from tests.dovecot.fixtures import ADELE, ALEX, HELPDESK, SALES
 from tests.mailboxes.conftest import htmx, run_queued
-from tests.mailboxes.test_system_mailboxes import added, connect_system
+from tests.mailboxes.test_system_mailboxes import added, checked_after_connecting, connect_system
 
 COMPOSE = "/mail/compose"
 
 
 def connected(app, browser, identity_provider: str, label: str, address: str, delegate: str) -> tuple[str, int]:
+    """Add and connect a system mailbox through `delegate`, and let the worker run the check that connecting queues."""
     page = added(app, browser, label, address)
     assert connect_system(browser, identity_provider, page, delegate).status_code == 200
+    checked_after_connecting(app, browser, page)
     with app.app_context():
         return page, db.session.execute(select(Mailbox.id).where(Mailbox.address == address)).scalar_one()
 
