@@ -28,7 +28,7 @@ from imapclient import imap_utf7
 from imapclient.datetime_util import parse_to_datetime
 from imapclient.response_parser import parse_fetch_response, parse_response
 
-from .endpoints import CONNECT_TIMEOUT, READ_TIMEOUT, Endpoint, set_nodelay, tls_context, xoauth2
+from .endpoints import CONNECT_TIMEOUT, READ_TIMEOUT, Endpoint, set_keepalive, set_nodelay, tls_context, xoauth2
 from .errors import IMAP, MailServerError, explain, imap_kind, network_kind, secrets_of
 from .folders import Folder, folder_from_list
 from .imap import _server_words
@@ -136,6 +136,11 @@ class ImapSession:
     def esearch(self) -> bool:
         """Tell whether the server advertises ESEARCH (UID sets come back as ranges)."""
         return "ESEARCH" in self.capabilities
+
+    @property
+    def open(self) -> bool:
+        """Tell whether the session can still be used: not closed, and no command of it failed."""
+        return self._imap is not None
 
     def __enter__(self) -> "ImapSession":
         return self
@@ -415,6 +420,8 @@ class ImapSession:
             imap = imaplib.IMAP4(host, port, timeout=connect_timeout)
         self._imap = imap
         set_nodelay(imap.sock)
+        # Push keeps a session open between its syncs, and the watcher's IDLE is silent for minutes.
+        set_keepalive(imap.sock)
         if self.endpoint.security == "starttls":
             if "STARTTLS" not in imap.capabilities:
                 raise self._refusal("imap_starttls_unavailable")

@@ -55,9 +55,12 @@ def folder(mailbox_id: int, name: str) -> MailFolder:
     return found
 
 
-def stored_uids(folder: MailFolder) -> set[int]:
-    """Return the UIDs stored in the folder."""
-    return set(db.session.execute(select(Message.uid).where(Message.folder_id == folder.id)).scalars())
+def stored_uids(folder: MailFolder, *, since: int | None = None) -> set[int]:
+    """Return the UIDs stored in the folder (those from `since` up, if given)."""
+    query = select(Message.uid).where(Message.folder_id == folder.id)
+    if since is not None:
+        query = query.where(Message.uid >= since)
+    return set(db.session.execute(query).scalars())
 
 
 def stored_flags(folder: MailFolder) -> dict[int, frozenset[str]]:

@@ -12,6 +12,7 @@ A mailbox is never synced by two workers at once: the pass holds the task queue'
 """
 
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -23,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import config
 from ..connection import tokens
+from ..connection.models import MicrosoftGrant
 from ..database import utcnow
 from ..extensions import db
 from ..failures import EXPLAINED, Explanation, Failure, explain
@@ -43,6 +45,9 @@ THROTTLE_TRIES = 3
 # A running pass beats at every batch and folder, seconds apart: one silent this long has died.
 DEAD_LOCK_AFTER = timedelta(minutes=15)
 NO_FOLDERS = "No folders are chosen for this mailbox yet: nothing was synced."
+# A kept session unused this long is signed out rather than used: servers end silent sessions
+# after 30 minutes (RFC 9051's autologout; Dovecot and Exchange alike).
+KEPT_SESSION_IDLE_LIMIT = timedelta(minutes=20)
 
 
 class AlreadyRunning(Failure):
@@ -105,15 +110,64 @@ class SyncReport:
         return sum(folder.removed for folder in self.folders)
 
 
+class KeptSession:
+    """An IMAP session kept open from one pass to the next, so that a pass costs no connection and
+    no sign-in (push keeps one per watched mailbox: a new message is stored sooner).
+
+    A pass takes it as it is, or opens a new one when it is closed, failed, unused for
+    KEPT_SESSION_IDLE_LIMIT or signed in with a token about to expire. Used by one thread at a time.
+    """
+
+    def __init__(self):
+        self.session: ImapSession | None = None
+        self.opened = 0  # how many sessions it has opened
+        self._retire_at = None
+        self._used_at = None
+
+    def take(self, mailbox: Mailbox) -> tuple[ImapSession, bool]:
+        """Return the session to use for `mailbox`, and whether it was open already."""
+        now = utcnow()
+        kept = self.session
+        if kept is not None and kept.open and now < self._retire_at and now - self._used_at < KEPT_SESSION_IDLE_LIMIT:
+            self._used_at = now
+            return kept, True
+        self.close()
+        access_token = tokens.access_token(mailbox.grant_id)
+        expires_at = db.session.get(MicrosoftGrant, mailbox.grant_id).access_token_expires_at
+        self.session = open_session(mailbox, access_token)
+        self.opened += 1
+        self._retire_at, self._used_at = expires_at - tokens.REFRESH_MARGIN, now
+        return self.session, False
+
+    def close(self) -> None:
+        """Sign the session out, if one is open."""
+        kept, self.session = self.session, None
+        if kept is not None:
+            kept.close()
+
+
+def open_session(mailbox: Mailbox, access_token: str) -> ImapSession:
+    """Connect and sign in to the mailbox's IMAP server with `access_token`."""
+    settings = current_app.config
+    return ImapSession(
+        config.mail_endpoint(settings, "IMAP"), mailbox.address, access_token, ca_file=settings["MAIL_CA_FILE"] or None
+    )
+
+
 def sync_mailbox(
     mailbox_id: int,
     *,
     progress: Callable[[int, int], None] | None = None,
     folders: Sequence[str] | None = None,
+    kept: KeptSession | None = None,
+    new_only: bool = False,
 ) -> SyncReport:
     """Bring the mailbox's chosen folders (or these of them) in step with the server; raise if it failed.
 
     `progress(done, total)` is called after each stored batch; total grows as folders are read.
+    With `kept`, the pass uses (and leaves open) that session instead of a connection of its own.
+    With `new_only`, it only downloads what arrived since the last pass (push): flag changes and
+    removals wait for the next full pass, which reads the whole folder.
     """
     mailbox = db.session.get(Mailbox, mailbox_id)
     if mailbox is None:
@@ -130,7 +184,7 @@ def sync_mailbox(
         except TaskLockedException:
             raise AlreadyRunning(mailbox.address) from None
     try:
-        return _sync_holding_lock(mailbox, progress, folders)
+        return _sync_holding_lock(mailbox, progress, folders, kept, new_only)
     finally:
         lock.release()
 
@@ -188,14 +242,16 @@ def _take_over_dead_lock(mailbox_id: int) -> bool:
     return claimed == 1
 
 
-def _sync_holding_lock(mailbox: Mailbox, progress, folders: Sequence[str] | None) -> SyncReport:
+def _sync_holding_lock(
+    mailbox: Mailbox, progress, folders: Sequence[str] | None, kept: KeptSession | None, new_only: bool
+) -> SyncReport:
     report = SyncReport(mailbox.id)
     state = sync_state(mailbox.id)
     state.running, state.started_at, state.done, state.total = True, utcnow(), 0, 0
     state.heartbeat_at = state.started_at
     db.session.commit()
     try:
-        _pass_with_retries(mailbox, state, report, progress, folders)
+        _pass_with_retries(mailbox, state, report, progress, folders, kept, new_only)
     except EXPLAINED as error:
         db.session.rollback()
         _record_failure(mailbox.id, error)
@@ -219,7 +275,9 @@ def _sync_holding_lock(mailbox: Mailbox, progress, folders: Sequence[str] | None
     return report
 
 
-def _pass_with_retries(mailbox: Mailbox, state: MailboxSync, report: SyncReport, progress, folders) -> None:
+def _pass_with_retries(
+    mailbox: Mailbox, state: MailboxSync, report: SyncReport, progress, folders, kept, new_only: bool
+) -> None:
     if mailbox.folders is None:
         report.note = NO_FOLDERS
         return
@@ -229,11 +287,28 @@ def _pass_with_retries(mailbox: Mailbox, state: MailboxSync, report: SyncReport,
     network_failures = throttled = 0
     while True:
         report.attempts += 1
+        reused = False
         try:
-            _one_pass(mailbox, state, report, progress, folders)
+            if kept is None:
+                with open_session(mailbox, tokens.access_token(mailbox.grant_id)) as session:
+                    _one_pass(session, mailbox, state, report, progress, folders, new_only, Counter())
+            else:
+                session, reused = kept.take(mailbox)
+                # A kept session's earlier commands (its sign-in among them) are not this pass's.
+                earlier = session.commands.copy() if reused else Counter()
+                try:
+                    _one_pass(session, mailbox, state, report, progress, folders, new_only, earlier)
+                except BaseException:
+                    # Whatever stopped the pass may have left answers unread: never used again.
+                    kept.close()
+                    raise
             return
         except MailServerError as error:
             db.session.rollback()
+            if reused and error.kind in NETWORK_KINDS:
+                # The kept session died while unused (the server or the network ended it): a new
+                # one is opened at once, as the pass would have done anyway.
+                continue
             if error.kind == "imap_auth_failed" and not refreshed:
                 # The token may have been revoked since it was issued: a fresh one decides.
                 refreshed = True
@@ -256,29 +331,31 @@ def _pass_with_retries(mailbox: Mailbox, state: MailboxSync, report: SyncReport,
 
 
 def _one_pass(
-    mailbox: Mailbox, state: MailboxSync, report: SyncReport, progress, only: Sequence[str] | None
+    session: ImapSession,
+    mailbox: Mailbox,
+    state: MailboxSync,
+    report: SyncReport,
+    progress,
+    only: Sequence[str] | None,
+    new_only: bool,
+    earlier: Counter[str],
 ) -> None:
-    settings = current_app.config
-    access_token = tokens.access_token(mailbox.grant_id)
-    session = ImapSession(
-        config.mail_endpoint(settings, "IMAP"),
-        mailbox.address,
-        access_token,
-        ca_file=settings["MAIL_CA_FILE"] or None,
-    )
-    with session:
-        report.condstore = session.condstore
-        try:
-            chosen = [name for name in mailbox.folders if only is None or name in only]
-            listed = {folder.name for folder in session.list_folders() if folder.selectable}
-            report.folders = []
-            for name in chosen:
-                folder_report = FolderReport(name)
-                report.folders.append(folder_report)
+    report.condstore = session.condstore
+    try:
+        chosen = [name for name in mailbox.folders if only is None or name in only]
+        # New mail only: a folder renamed or gone is the full pass's to find.
+        listed = None if new_only else {folder.name for folder in session.list_folders() if folder.selectable}
+        report.folders = []
+        for name in chosen:
+            folder_report = FolderReport(name)
+            report.folders.append(folder_report)
+            if new_only:
+                _download_new(session, mailbox, name, state, folder_report, progress)
+            else:
                 _sync_folder(session, mailbox, name, listed, state, folder_report, progress)
-        finally:
-            for command, count in session.commands.items():
-                report.commands[command] = report.commands.get(command, 0) + count
+    finally:
+        for command, count in (session.commands - earlier).items():
+            report.commands[command] = report.commands.get(command, 0) + count
 
 
 def _sync_folder(
@@ -334,6 +411,29 @@ def _sync_folder(
         folder.uidnext = server.uidnext
     folder.highestmodseq = server.highestmodseq
     folder.synced_at = state.heartbeat_at = utcnow()
+    db.session.commit()
+
+
+def _download_new(
+    session: ImapSession, mailbox: Mailbox, name: str, state: MailboxSync, report: FolderReport, progress
+) -> None:
+    """Download what arrived in the folder since its last pass, the rest of it left as it is."""
+    folder = store.folder(mailbox.id, name)
+    server = session.select(name)
+    if folder.uidnext is None or folder.uidvalidity != server.uidvalidity:
+        # Never synced, or its UIDs changed: only the whole folder's sync knows what to do.
+        _sync_folder(session, mailbox, name, {name}, state, report, progress)
+        return
+    if server.uidnext is not None and server.uidnext <= folder.uidnext:
+        return
+    # Those stored already came in a pass stopped before it could move the folder's UIDNEXT on.
+    stored = store.stored_uids(folder, since=folder.uidnext)
+    # "UID n:*" names the last message even when its UID is below n.
+    new = [uid for uid in session.search(f"UID {folder.uidnext}:*") if uid >= folder.uidnext and uid not in stored]
+    _download(session, folder, sorted(new), state, report, progress)
+    if server.uidnext and folder.uidnext < server.uidnext:
+        folder.uidnext = server.uidnext
+    state.heartbeat_at = utcnow()
     db.session.commit()
 
 

@@ -10,8 +10,11 @@ it at every round, and takes over a lease that ran out (its worker died).
 A watcher renews its IDLE every SYNC_IDLE_MINUTES (Exchange ends one after 29 minutes) and signs
 in again with a fresh access token before the old one expires. Its syncs run through the engine
 in a thread of their own, not through the queue: the SQLite queue is polled once a second, and a
-new message should be stored within one. A pass of all folders holding the lock makes it wait
-and sync the Inbox right after, so that no push is lost.
+new message should be stored within one. They download only what is new (flags and removals are
+the regular pass's) over a second session kept open between them, when SYNC_CONNECTIONS_PER_MAILBOX
+leaves room for it (3, the default): no connection and no sign-in before the download. A pass of
+all folders holding the lock makes a push wait and sync the Inbox right after, so that no push is
+lost.
 """
 
 import os
@@ -50,6 +53,8 @@ LOCK_POLL_SECONDS = 0.2
 LOCK_RETRY_SECONDS = 60.0
 # The IDLE connection and a pass: fewer connections per mailbox leave no room for push.
 CONNECTIONS_NEEDED = 2
+# With one more, the push's syncs keep their session open from one new message to the next.
+CONNECTIONS_TO_KEEP_A_SESSION = 3
 
 
 def inbox_of(folders: list[str] | None) -> str | None:
@@ -225,7 +230,8 @@ class Watcher:
         self.folder = folder
         self.idles = 0  # IDLE commands sent, renewals included
         self.sign_ins = 0
-        self.inbox = InboxSync(self.app, mailbox_id, folder)
+        keep = self.app.config["SYNC_CONNECTIONS_PER_MAILBOX"] >= CONNECTIONS_TO_KEEP_A_SESSION
+        self.inbox = InboxSync(self.app, mailbox_id, folder, keep_session=keep)
         self._stopping = threading.Event()
         self._session: ImapSession | None = None
         self._active = False
@@ -240,7 +246,7 @@ class Watcher:
     def stop(self) -> None:
         """Stop watching: wake the IDLE, which then ends; a running sync of the Inbox finishes."""
         self._stopping.set()
-        self.inbox.stopping.set()
+        self.inbox.stop()
         session = self._session
         if session is not None:
             session.interrupt()
@@ -381,17 +387,27 @@ class Watcher:
 
 
 class InboxSync:
-    """The Inbox's sync, run in a thread of its own when asked; asked again meanwhile, it runs once more."""
+    """The Inbox's sync of new mail, run in a thread of its own when asked; asked again meanwhile, it
+    runs once more. With `keep_session`, its IMAP session stays open from one sync to the next."""
 
-    def __init__(self, app: Flask, mailbox_id: int, folder: str):
+    def __init__(self, app: Flask, mailbox_id: int, folder: str, *, keep_session: bool = False):
         self.app = app
         self.mailbox_id = mailbox_id
         self.folder = folder
         self.stopping = threading.Event()
         self.passes = 0
+        self.kept = engine.KeptSession() if keep_session else None
         self._lock = threading.Lock()
         self._wanted = False
         self._thread: threading.Thread | None = None
+
+    def stop(self) -> None:
+        """Stop: a running sync finishes, then the kept session is signed out."""
+        with self._lock:
+            self.stopping.set()
+            running = self._thread is not None
+        if not running:
+            self._close_kept()
 
     def request(self) -> None:
         """Ask for a sync of the Inbox now, or right after the one that runs."""
@@ -411,18 +427,28 @@ class InboxSync:
             with self._lock:
                 if not self._wanted or self.stopping.is_set():
                     self._thread = None
-                    return
+                    stopped = self.stopping.is_set()
+                    break
                 self._wanted = False
             try:
                 with self.app.app_context():
                     self._sync()
             except Exception:
                 self.app.logger.exception("Push: the Inbox sync of mailbox %s failed", self.mailbox_id)
+        if stopped:
+            self._close_kept()
+
+    def _close_kept(self) -> None:
+        if self.kept is not None:
+            try:
+                self.kept.close()
+            except Exception:
+                self.app.logger.exception("Push: the kept session of mailbox %s could not be closed", self.mailbox_id)
 
     def _sync(self) -> None:
         while not self.stopping.is_set():
             try:
-                engine.sync_mailbox(self.mailbox_id, folders=[self.folder])
+                engine.sync_mailbox(self.mailbox_id, folders=[self.folder], kept=self.kept, new_only=True)
                 self.passes += 1
                 return
             except engine.AlreadyRunning:

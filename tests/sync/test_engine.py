@@ -118,6 +118,48 @@ def test_first_sync_new_mail_flags_and_expunges(app, mail_server, mailbox_id, ma
         assert second.commands["UID FETCH FLAGS"] == 1
 
 
+def test_a_new_mail_pass_on_a_kept_session_downloads_what_arrived_and_leaves_flags_to_the_full_pass(
+    app, mail_server, mailbox_id, mail_identity_provider
+):
+    deliver(mail_server, "First")
+    assert sync(app, mailbox_id).fetched == 1
+    with imap(mail_server, mail_identity_provider) as client:
+        client.select_folder("INBOX")
+        client.add_flags(client.search("ALL"), [b"\\Seen"])
+    deliver(mail_server, "Second")
+    kept = engine.KeptSession()
+    try:
+        first = sync(app, mailbox_id, folders=["INBOX"], kept=kept, new_only=True)
+        deliver(mail_server, "Third")
+        second = sync(app, mailbox_id, folders=["INBOX"], kept=kept, new_only=True)
+        assert kept.session.open
+    finally:
+        kept.close()
+
+    assert (first.fetched, first.flags_changed, second.fetched) == (1, 0, 1)
+    assert kept.opened == 1 and "AUTHENTICATE" not in second.commands
+    assert not {"LIST", "UID FETCH FLAGS"} & (first.commands.keys() | second.commands.keys())
+    assert sorted(stored(app, mailbox_id)["INBOX"].values()) == [("First", ""), ("Second", ""), ("Third", "")]
+    full = sync(app, mailbox_id)
+    assert (full.fetched, full.flags_changed) == (0, 1)
+
+
+def test_a_kept_session_that_died_unused_is_replaced_at_once(app, mail_server, mailbox_id):
+    kept = engine.KeptSession()
+    try:
+        sync(app, mailbox_id, folders=["INBOX"], kept=kept, new_only=True)
+        kept.session.interrupt()  # as when the server or the network ends it
+        deliver(mail_server, "After the drop")
+        started = time.monotonic()
+
+        report = sync(app, mailbox_id, folders=["INBOX"], kept=kept, new_only=True)
+
+        assert time.monotonic() - started < engine.BACKOFF_FIRST_SECONDS
+        assert report.fetched == 1 and report.attempts == 2 and kept.opened == 2 and kept.session.open
+    finally:
+        kept.close()
+
+
 def test_a_moved_message_leaves_one_folder_for_the_other_in_one_conversation(
     app, mail_server, mailbox_id, mail_identity_provider
 ):

@@ -103,6 +103,33 @@ def test_a_delivered_message_is_stored_within_two_seconds(app, mail_server, mail
     assert push_state(app, mailbox_id).next_run_at is None
 
 
+def test_pushes_share_one_kept_session_signed_out_when_the_watcher_stops(app, mail_server, mailbox_id, start_watchers):
+    watchers = start_watchers()
+    wait_for_idle(watchers, mailbox_id)
+    inbox = watchers.watching[mailbox_id].inbox
+
+    for subject in ("One", "Two"):
+        deliver(mail_server, subject)
+        wait_until(lambda: subject in subjects(app, mailbox_id), PUSHED_WITHIN, "the push")
+
+    wait_until(lambda: inbox.passes >= 3, what="the end of the second push's sync")
+    assert inbox.kept.opened == 1 and inbox.kept.session.open
+    watchers.stop()
+    watchers.wait(5)
+    assert inbox.kept.session is None
+
+
+def test_without_room_for_a_third_connection_each_push_opens_its_own(app, config, mail_server, mailbox_id, start_watchers):
+    app.config["SYNC_CONNECTIONS_PER_MAILBOX"] = 2
+    watchers = start_watchers()
+    wait_for_idle(watchers, mailbox_id)
+
+    deliver(mail_server, "Pushed")
+
+    wait_until(lambda: subjects(app, mailbox_id) == ["Pushed"], PUSHED_WITHIN, "the push")
+    assert watchers.watching[mailbox_id].inbox.kept is None
+
+
 def test_a_mailbox_connected_or_given_its_inbox_while_the_watchers_run_gets_watched(
     app, mail_server, request, start_watchers
 ):
