@@ -151,6 +151,8 @@ def introspect():
     protocol enabled for it and the protocol's permission granted; and whether it may send as that
     address (its own, or a shared mailbox's it has Send As on), which Exchange decides per message.
     """
+    if request.mimetype == "application/x-www-form-urlencoded":
+        return _introspect_rfc7662()
     body = _json_object()
     access_token, mailbox = _text(body, "access_token"), _text(body, "mailbox")
     protocol = _text(body, "protocol") or "imap"
@@ -180,6 +182,25 @@ def introspect():
         send_as = issued.user is not None and provider.directory.may_send_as(issued.user, mailbox)
         answer["mailbox"] = {"address": address, "allowed": refusal is None, "refusal": refusal, "send_as": send_as}
     return jsonify(answer)
+
+
+def _introspect_rfc7662():
+    """Answer a token introspection request as RFC 7662 has it (a form with `token`), as Dovecot's
+    oauth2 passdb sends it: whether the token is live and, if so, whose it is ("username")."""
+    token = request.form.get("token", "")
+    provider = current_provider()
+    with provider.state.lock:
+        issued = provider.state.access_tokens.get(token)
+        live = issued is not None and issued.is_live() and issued.user is not None
+    if not live:
+        return jsonify(active=False)
+    return jsonify(
+        active=True,
+        username=issued.user.email.lower(),
+        client_id=issued.client_id,
+        scope=" ".join(issued.scopes),
+        exp=int(issued.expires_at),
+    )
 
 
 def _json_object() -> dict:

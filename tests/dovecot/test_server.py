@@ -10,7 +10,7 @@ from imapclient import IMAPClient
 from oroflask.mailservers import xoauth2
 
 from . import server
-from .fixtures import ADELE, ALEX, sign_in_for_token, started_dovecot, unavailable
+from .fixtures import ADELE, ALEX, SALES, revoke_token, sign_in_for_token, started_dovecot, unavailable
 
 # Dovecot hands checkpassword "mailbox\0token\0" in at most 512 bytes.
 CHECKPASSWORD_LIMIT = 512
@@ -92,7 +92,26 @@ def test_a_plain_password_opens_any_mailbox_beside_xoauth2(mail_identity_provide
         server.stop()
 
 
+def test_dovecots_own_token_check_opens_the_owners_mailbox_only(mail_identity_provider):
+    server = started_dovecot(mail_identity_provider, token_check="introspection")
+    try:
+        server.deliver(ALEX, subject="Checked by Dovecot")
+        alex, adele = (sign_in_for_token(mail_identity_provider, address) for address in (ALEX, ADELE))
+
+        assert inbox_subjects(server, ALEX, alex) == ["Checked by Dovecot"]
+        for address, token in ((ALEX, adele), (SALES, adele)):  # another's mailbox, a shared one
+            with pytest.raises(IMAPClient.Error):
+                inbox_subjects(server, address, token)
+        revoke_token(mail_identity_provider, alex)
+        with pytest.raises(IMAPClient.Error):
+            inbox_subjects(server, ALEX, alex)
+    finally:
+        server.stop()
+
+
 def test_an_unknown_capability_set_or_a_password_with_blanks_is_refused():
+    with pytest.raises(ValueError, match="program, introspection"):
+        server.Dovecot("http://127.0.0.1:1/_devidp/introspect", token_check="jwt")
     with pytest.raises(ValueError, match="exchange, full"):
         server.Dovecot("http://127.0.0.1:1/_devidp/introspect", capabilities="gmail")
     with pytest.raises(ValueError, match="without blanks"):
