@@ -26,7 +26,7 @@ def resident_megabytes() -> float:
 
 def main() -> None:
     mailbox_id = int(sys.argv[1])
-    app = create_app()
+    app = create_app(migrations=False)
     with app.app_context():
         from oroflask.sync.engine import sync_mailbox
 
