@@ -134,7 +134,7 @@ def defaults(instance_path: str) -> dict:
         "SYNC_POLL_MINUTES": 5,
         "SYNC_CONNECTIONS_PER_MAILBOX": 3,
         "SYNC_BATCH_MESSAGES": 200,
-        "SYNC_BATCH_BYTES": 4 * 1024 * 1024,
+        "SYNC_BATCH_BYTES": 2 * 1024 * 1024,
         "SYNC_PIPELINE": 3,
         # Push: the worker keeps an IDLE connection on each mailbox's Inbox and stores new mail as
         # it arrives; each IDLE is renewed after SYNC_IDLE_MINUTES.
