@@ -37,6 +37,8 @@ def open_audit_log(page) -> None:
     """Go from Microsoft Settings to the audit log through the System Configuration tree."""
     page.get_by_role("navigation", name="System Configuration").get_by_role("link", name="Audit log").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Audit log")
+    # htmx is a deferred script: a filter changed before it set up would go unnoticed.
+    page.wait_for_load_state()
 
 
 def remember_this_document(page) -> None:
