@@ -85,6 +85,18 @@ class _MigrationCommands(click.Command):
 migration_commands = _MigrationCommands("db", help="Perform database migrations (Flask-Migrate).")
 
 
+# Tables no model describes, made by their own code: the mail search index (an FTS5 virtual table
+# and its shadow tables on SQLite, a tsvector table on PostgreSQL, written per dialect by its
+# migration) and a PostgreSQL queue's tables in the same database (Huey makes them).
+UNMODELLED_TABLE_PREFIXES = ("message_search", "queue_")
+
+
+def described_by_models(name: str | None, type_: str, parent_names: dict) -> bool:
+    """Tell Alembic's comparison which database objects the models describe (its include_name):
+    not the tables of UNMODELLED_TABLE_PREFIXES, which `flask db migrate` would otherwise drop."""
+    return not (type_ == "table" and name and name.startswith(UNMODELLED_TABLE_PREFIXES))
+
+
 def render_item(type_, obj, autogen_context):
     """Write UTCDateTime columns into new migrations as plain timezone-aware DateTime."""
     if type_ == "type" and isinstance(obj, UTCDateTime):

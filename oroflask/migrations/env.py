@@ -6,6 +6,8 @@ from logging.config import fileConfig
 from alembic import context
 from flask import current_app
 
+from oroflask.database import described_by_models
+
 config = context.config
 
 # Configure logging for the command line only: inside the application (tests, a running
@@ -26,6 +28,7 @@ def run_migrations_offline():
         url=config.get_main_option("sqlalchemy.url"),
         target_metadata=target_db.metadata,
         literal_binds=True,
+        include_name=described_by_models,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -42,6 +45,7 @@ def run_migrations_online():
 
     configure_args = dict(current_app.extensions["migrate"].configure_args)
     configure_args.setdefault("process_revision_directives", process_revision_directives)
+    configure_args.setdefault("include_name", described_by_models)
     with target_db.engine.connect() as connection:
         sqlite = connection.dialect.name == "sqlite"
         if sqlite:
