@@ -19,13 +19,13 @@ from huey import crontab
 from huey.exceptions import TaskLockedException
 from sqlalchemy import or_, select
 
-from .. import config
 from ..connection import tokens
 from ..database import utcnow
 from ..extensions import db
 from ..failures import EXPLAINED, explain
 from ..mailboxes.models import Mailbox
-from ..mailservers import ImapSession, MailServerError
+from ..mailboxes.service import open_imap
+from ..mailservers import MailServerError
 from ..mailstore import search, store
 from ..mailstore.models import MailFolder, Message
 from ..worker import periodic_task, queue_of, task
@@ -107,13 +107,7 @@ def _write_holding_lock(mailbox_id: int) -> None:
     by_folder: dict[str, dict[tuple[str, bool], list[int]]] = {}
     for change, message, folder_name in rows:
         by_folder.setdefault(folder_name, {}).setdefault((change.flag, change.value), []).append(message.uid)
-    settings = current_app.config
-    with ImapSession(
-        config.mail_endpoint(settings, "IMAP"),
-        mailbox.address,
-        tokens.access_token(mailbox.grant_id),
-        ca_file=settings["MAIL_CA_FILE"] or None,
-    ) as session:
+    with open_imap(mailbox.address, tokens.access_token(mailbox.grant_id)) as session:
         for folder_name, changes in by_folder.items():
             try:
                 session.select(folder_name, readonly=False)

@@ -78,6 +78,15 @@ class FolderChoice:
     chosen: bool
 
 
+def open_imap(address: str, access_token: str, settings=None) -> mailservers.ImapSession:
+    """Connect and sign in to a mailbox's IMAP server (Exchange Online, or MICROSOFT_IMAP_*) with
+    `access_token`; `settings` are the application's (the current one's by default)."""
+    settings = settings if settings is not None else current_app.config
+    return mailservers.ImapSession(
+        config.mail_endpoint(settings, "IMAP"), address, access_token, ca_file=settings["MAIL_CA_FILE"] or None
+    )
+
+
 def gate_closed() -> bool:
     """Tell whether mailboxes cannot be connected: the site's connection is missing, dead or sync is off."""
     settings = settings_service.load()

@@ -27,6 +27,7 @@ from ..database import utcnow
 from ..extensions import db
 from ..failures import EXPLAINED, explain
 from ..mailboxes.models import SYSTEM, Mailbox
+from ..mailboxes.service import open_imap
 from ..mailboxes.system_service import readable_mailboxes
 from ..mailservers import ImapSession, MailServerError, send_message
 from ..mailservers.errors import TEMPORARY_KINDS
@@ -356,13 +357,7 @@ def _record(outgoing: OutgoingMessage, error: BaseException | None) -> None:
 
 
 def _session(mailbox: Mailbox) -> ImapSession:
-    settings = current_app.config
-    return ImapSession(
-        config.mail_endpoint(settings, "IMAP"),
-        mailbox.address,
-        tokens.access_token(mailbox.grant_id),
-        ca_file=settings["MAIL_CA_FILE"] or None,
-    )
+    return open_imap(mailbox.address, tokens.access_token(mailbox.grant_id))
 
 
 def _sent_folder(mailbox: Mailbox) -> str:

@@ -22,13 +22,13 @@ from huey.exceptions import TaskLockedException
 from sqlalchemy import or_, update
 from sqlalchemy.exc import IntegrityError
 
-from .. import config
 from ..connection import tokens
 from ..connection.models import MicrosoftGrant
 from ..database import utcnow
 from ..extensions import db
 from ..failures import EXPLAINED, Explanation, Failure, explain
 from ..mailboxes.models import Mailbox
+from ..mailboxes.service import open_imap
 from ..mailservers import FolderState, ImapSession, MailServerError
 from ..mailstore import store
 from ..worker import queue_of
@@ -115,12 +115,14 @@ class KeptSession:
     no sign-in (push keeps one per watched mailbox: a new message is stored sooner).
 
     A pass takes it as it is, or opens a new one when it is closed, failed, unused for
-    KEPT_SESSION_IDLE_LIMIT or signed in with a token about to expire. Used by one thread at a time.
+    KEPT_SESSION_IDLE_LIMIT, signed in with a token about to expire or with another connection's
+    (the mailbox was reconnected). Used by one thread at a time.
     """
 
     def __init__(self):
         self.session: ImapSession | None = None
         self.opened = 0  # how many sessions it has opened
+        self._grant_id: int | None = None
         self._retire_at = None
         self._used_at = None
 
@@ -128,15 +130,21 @@ class KeptSession:
         """Return the session to use for `mailbox`, and whether it was open already."""
         now = utcnow()
         kept = self.session
-        if kept is not None and kept.open and now < self._retire_at and now - self._used_at < KEPT_SESSION_IDLE_LIMIT:
+        if (
+            kept is not None
+            and kept.open
+            and self._grant_id == mailbox.grant_id
+            and now < self._retire_at
+            and now - self._used_at < KEPT_SESSION_IDLE_LIMIT
+        ):
             self._used_at = now
             return kept, True
         self.close()
         access_token = tokens.access_token(mailbox.grant_id)
         expires_at = db.session.get(MicrosoftGrant, mailbox.grant_id).access_token_expires_at
-        self.session = open_session(mailbox, access_token)
+        self.session = open_imap(mailbox.address, access_token)
         self.opened += 1
-        self._retire_at, self._used_at = expires_at - tokens.REFRESH_MARGIN, now
+        self._grant_id, self._retire_at, self._used_at = mailbox.grant_id, expires_at - tokens.REFRESH_MARGIN, now
         return self.session, False
 
     def close(self) -> None:
@@ -144,14 +152,6 @@ class KeptSession:
         kept, self.session = self.session, None
         if kept is not None:
             kept.close()
-
-
-def open_session(mailbox: Mailbox, access_token: str) -> ImapSession:
-    """Connect and sign in to the mailbox's IMAP server with `access_token`."""
-    settings = current_app.config
-    return ImapSession(
-        config.mail_endpoint(settings, "IMAP"), mailbox.address, access_token, ca_file=settings["MAIL_CA_FILE"] or None
-    )
 
 
 def sync_mailbox(
@@ -290,7 +290,7 @@ def _pass_with_retries(
         reused = False
         try:
             if kept is None:
-                with open_session(mailbox, tokens.access_token(mailbox.grant_id)) as session:
+                with open_imap(mailbox.address, tokens.access_token(mailbox.grant_id)) as session:
                     _one_pass(session, mailbox, state, report, progress, folders, new_only, Counter())
             else:
                 session, reused = kept.take(mailbox)

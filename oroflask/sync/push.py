@@ -28,13 +28,13 @@ from flask import Flask
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from .. import config
 from ..connection import tokens
 from ..connection.models import MicrosoftGrant
 from ..database import utcnow
 from ..extensions import db
 from ..failures import EXPLAINED, explain
 from ..mailboxes.models import Mailbox
+from ..mailboxes.service import open_imap
 from ..mailservers import ImapSession, MailServerError, xoauth2
 from ..mailservers.errors import secrets_of
 from . import engine
@@ -328,10 +328,7 @@ class Watcher:
             self._stopping.wait(self.watchers.supervise_seconds)
             return False
         self._secrets = secrets_of(access_token, xoauth2(address, access_token))
-        settings = self.app.config
-        session = ImapSession(
-            config.mail_endpoint(settings, "IMAP"), address, access_token, ca_file=settings["MAIL_CA_FILE"] or None
-        )
+        session = open_imap(address, access_token, self.app.config)
         self.sign_ins += 1
         self._session = session
         with session:

@@ -77,16 +77,18 @@ class Queue:
         self.huey = _huey(app)
         self.wrappers = {declared.name: _register(self.huey, app, declared) for declared in _tasks.values()}
         # A worker stopped while a task ran (Ctrl+C, the shutdown time-out) puts it back.
-        self.huey.signal(SIGNAL_INTERRUPTED)(self._put_back)
         self._put_back_ids: set[str] = set()
+        self._putting_back = threading.Lock()
+        self.huey.signal(SIGNAL_INTERRUPTED)(self._put_back)
 
     def _put_back(self, signal, interrupted) -> None:
         """Hand a task the worker did not finish to the next worker. Not straight onto the queue: a
         thread of the stopping worker still waiting on it (Redis and PostgreSQL wake a waiting reader
         at once) would take the task and die with it."""
-        if interrupted.id in self._put_back_ids:
-            return  # told twice: by the stopping consumer, then by the interrupted thread itself
-        self._put_back_ids.add(interrupted.id)
+        with self._putting_back:
+            if interrupted.id in self._put_back_ids:
+                return  # told twice: by the stopping consumer and by the interrupted thread itself
+            self._put_back_ids.add(interrupted.id)
         interrupted.eta = normalize_time(delay=PUT_BACK_DELAY_SECONDS, utc=self.huey.utc)
         self.huey.add_schedule(interrupted)
 

@@ -160,6 +160,28 @@ def test_a_kept_session_that_died_unused_is_replaced_at_once(app, mail_server, m
         kept.close()
 
 
+def test_a_kept_session_is_not_used_once_the_mailbox_is_connected_through_another_grant(app, mail_server, mailbox_id):
+    kept = engine.KeptSession()
+    try:
+        sync(app, mailbox_id, folders=["INBOX"], kept=kept, new_only=True)
+        with app.app_context():  # connected again: a new grant, as Reconnect makes
+            mailbox = db.session.get(Mailbox, mailbox_id)
+            old = db.session.get(MicrosoftGrant, mailbox.grant_id)
+            columns = {column.key: getattr(old, column.key) for column in MicrosoftGrant.__table__.columns}
+            renewed = MicrosoftGrant(**{key: value for key, value in columns.items() if key != "id"})
+            db.session.add(renewed)
+            db.session.flush()
+            mailbox.grant_id = renewed.id
+            db.session.commit()
+        deliver(mail_server, "After the reconnect")
+
+        report = sync(app, mailbox_id, folders=["INBOX"], kept=kept, new_only=True)
+
+        assert report.fetched == 1 and kept.opened == 2 and "AUTHENTICATE" in report.commands
+    finally:
+        kept.close()
+
+
 def test_a_moved_message_leaves_one_folder_for_the_other_in_one_conversation(
     app, mail_server, mailbox_id, mail_identity_provider
 ):

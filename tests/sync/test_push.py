@@ -119,7 +119,7 @@ def test_pushes_share_one_kept_session_signed_out_when_the_watcher_stops(app, ma
     assert inbox.kept.session is None
 
 
-def test_without_room_for_a_third_connection_each_push_opens_its_own(app, config, mail_server, mailbox_id, start_watchers):
+def test_without_room_for_a_third_connection_each_push_opens_its_own(app, mail_server, mailbox_id, start_watchers):
     app.config["SYNC_CONNECTIONS_PER_MAILBOX"] = 2
     watchers = start_watchers()
     wait_for_idle(watchers, mailbox_id)

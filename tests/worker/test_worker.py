@@ -92,9 +92,8 @@ def test_sigterm_lets_the_running_task_finish(app, empty_queue, connected, start
     assert stored_grant(app)["refreshed_at"] is not None
 
 
-# On Redis and PostgreSQL the stopping worker's other thread is woken at once by a task put
-# straight back on the queue, and takes it down with it: run on every queue.
-@pytest.mark.parametrize("queue_config", ["sqlite", "postgresql", "redis"], indirect=True)
+# On every queue: on Redis and PostgreSQL the stopping worker's other thread, woken at once by a
+# task put straight back on the queue, would take it down with it.
 def test_ctrl_c_puts_the_running_task_back_on_the_queue(queue_config, app, empty_queue, connected, start_worker, idp):
     make_idle(app)
     behave(idp, token_delay=4)
